@@ -1,0 +1,18 @@
+# GPU training image:
+#   docker build -t mrs .
+#   docker run --gpus all -it --rm -v "$PWD/logdir:/mrs/logdir" mrs \
+#     python train.py --configs dmc_vision --task dmc_hopper_hop
+FROM tensorflow/tensorflow:2.21.0-gpu
+
+ENV MUJOCO_GL=egl \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=1
+
+WORKDIR /mrs
+COPY requirements.txt ./
+COPY scripts/setup.sh scripts/
+RUN bash scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+
+CMD ["python", "train.py", "--configs", "dmc_vision", "--task", "dmc_hopper_hop"]

@@ -1,0 +1,28 @@
+import functools
+import sys
+
+from ..parallel import InProcessEnv, ProcessEnv
+
+
+def make_envs(task, amount, parallel='process', seed=0, **kwargs):
+    """`amount` environments of one task, each with its own seed, running in
+    their own processes (`parallel='process'`) or in this one ('none')."""
+    from . import make_env
+    if parallel not in ('process', 'none'):
+        raise ValueError(f"env.parallel must be 'process' or 'none', got {parallel!r}")
+    if parallel == 'none' and kwargs.get('render', True) and 'tensorflow' in sys.modules:
+        raise ValueError(
+            'env.parallel none cannot render in a process that imported '
+            'TensorFlow (Mesa crashes); use env.parallel process or env.render False')
+    runner = ProcessEnv if parallel == 'process' else InProcessEnv
+    envs = []
+    try:
+        for index in range(amount):
+            ctor = functools.partial(
+                make_env, task, seed=seed * 1000 + index, **kwargs)
+            envs.append(runner(ctor))
+    except Exception:
+        for env in envs:
+            env.close()
+        raise
+    return envs

@@ -1,0 +1,131 @@
+"""Environments in their own processes.
+
+Workers are started with the 'spawn' method so they never inherit the
+parent's TensorFlow: Mesa's software renderer crashes in any process that
+has loaded TensorFlow.
+"""
+
+import multiprocessing
+import traceback
+
+
+class EnvError(RuntimeError):
+    """The environment process raised an exception or died."""
+
+
+class ProcessEnv:
+    """Runs `ctor()` in a child process and forwards calls to it.
+
+    `ctor` must be picklable (a top-level function or functools.partial).
+    Steps are split into `step_async()` and `step_wait()` so that a batch of
+    environments can step at the same time.
+    """
+
+    def __init__(self, ctor):
+        self._ctor = ctor
+        self._context = multiprocessing.get_context('spawn')
+        self._start()
+
+    def _start(self):
+        self._conn, child = self._context.Pipe()
+        self._process = self._context.Process(
+            target=_worker, args=(self._ctor, child), daemon=True)
+        self._process.start()
+        child.close()
+        self.obs_space, self.act_space = self._receive()
+
+    def restart(self):
+        self._terminate()
+        self._start()
+
+    @property
+    def pid(self):
+        return self._process.pid
+
+    def step(self, action):
+        self.step_async(action)
+        return self.step_wait()
+
+    def step_async(self, action):
+        try:
+            self._conn.send(('step', action))
+        except (BrokenPipeError, OSError) as e:
+            raise EnvError(f'environment process died ({e})') from e
+
+    def step_wait(self):
+        return self._receive()
+
+    def _receive(self):
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, ConnectionResetError, OSError) as e:
+            code = self._process.exitcode
+            raise EnvError(
+                f'environment process died (exit code {code})') from e
+        if status == 'error':
+            raise EnvError(f'environment raised:\n{payload}')
+        return payload
+
+    def close(self):
+        try:
+            self._conn.send(('close', None))
+            self._process.join(5)
+        except (BrokenPipeError, OSError):
+            pass
+        self._terminate()
+
+    def _terminate(self):
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+        self._conn.close()
+
+
+def _worker(ctor, conn):
+    try:
+        env = ctor()
+        conn.send(('ok', (env.obs_space, env.act_space)))
+        while True:
+            method, payload = conn.recv()
+            if method == 'close':
+                env.close()
+                return
+            conn.send(('ok', env.step(payload)))
+    except (KeyboardInterrupt, EOFError):
+        pass
+    except Exception:
+        try:
+            conn.send(('error', traceback.format_exc()))
+        except (BrokenPipeError, OSError):
+            pass
+
+
+class InProcessEnv:
+    """The same interface as ProcessEnv, running the env in this process
+    (`env.parallel: none`); for environments that do not render."""
+
+    def __init__(self, ctor):
+        self._ctor = ctor
+        self._env = ctor()
+        self.obs_space, self.act_space = self._env.obs_space, self._env.act_space
+        self._action = None
+
+    def restart(self):
+        self._env.close()
+        self._env = self._ctor()
+
+    def step(self, action):
+        self.step_async(action)
+        return self.step_wait()
+
+    def step_async(self, action):
+        self._action = action
+
+    def step_wait(self):
+        try:
+            return self._env.step(self._action)
+        except Exception as e:
+            raise EnvError(f'environment raised:\n{traceback.format_exc()}') from e
+
+    def close(self):
+        self._env.close()

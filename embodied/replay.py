@@ -1,0 +1,147 @@
+"""Episode replay: finished episodes on disk, fixed-length chunks sampled."""
+
+import collections
+import datetime
+import io
+import pathlib
+import uuid
+import zipfile
+
+import numpy as np
+
+_BROKEN_FILE_ERRORS = (
+    zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError)
+
+
+class Replay:
+    """Stores finished episodes as compressed .npz files in `directory`.
+
+    Chunks of `chunk` steps are drawn by picking a stored episode uniformly
+    and a start inside it uniformly, with starts past the last full chunk
+    clipped to it so that episode ends are not under-sampled (Director's
+    fixed-length replay). The first step of every chunk is marked is_first.
+    Episodes shorter than `chunk` are kept on disk but never sampled.
+    Capacity is in steps: the oldest episodes leave memory first.
+    """
+
+    def __init__(self, directory, capacity, chunk, seed=0, log=print):
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.capacity = int(capacity)
+        self.chunk = int(chunk)
+        self._log = log
+        self._rng = np.random.default_rng(seed)
+        self._ongoing = collections.defaultdict(lambda: collections.defaultdict(list))
+        self._episodes = collections.OrderedDict()
+        self._steps = 0
+        self._loaded = 0
+
+    def __len__(self):
+        return self._steps
+
+    @property
+    def stats(self):
+        return {
+            'steps': self._steps, 'episodes': len(self._episodes),
+            'sampleable': self._sampleable_count()}
+
+    def add(self, tran, worker=0):
+        if tran['is_first']:
+            self._ongoing.pop(worker, None)
+        episode = self._ongoing[worker]
+        for key, value in tran.items():
+            if key != 'reset' and not key.startswith('log_'):
+                episode[key].append(value)
+        if tran['is_last']:
+            self._finish(self._ongoing.pop(worker))
+
+    def drop(self, worker):
+        """Discards the unfinished episode of a worker (its env crashed)."""
+        self._ongoing.pop(worker, None)
+
+    def _finish(self, episode):
+        episode = {k: np.stack(v) for k, v in episode.items()}
+        name = _episode_name(len(episode['is_first']))
+        _write_npz(self.directory / name, episode)
+        self._insert(name, episode)
+
+    def _insert(self, name, episode):
+        self._episodes[name] = episode
+        self._steps += len(episode['is_first'])
+        while self._steps > self.capacity and len(self._episodes) > 1:
+            _, old = self._episodes.popitem(last=False)
+            self._steps -= len(old['is_first'])
+
+    def load(self):
+        """Loads the newest episodes that fit the capacity, skipping files
+        that cannot be read. Returns the number of episodes loaded."""
+        files = sorted(self.directory.glob('*.npz'), reverse=True)
+        chosen, steps = [], 0
+        for path in files:
+            if steps >= self.capacity:
+                break
+            episode = self._read(path)
+            if episode is None:
+                continue
+            chosen.append((path.name, episode))
+            steps += len(episode['is_first'])
+        for name, episode in reversed(chosen):
+            self._insert(name, episode)
+        return len(chosen)
+
+    def _read(self, path):
+        try:
+            with np.load(path) as data:
+                episode = {k: data[k] for k in data.files}
+            if 'is_first' not in episode:
+                raise KeyError('is_first')
+            return episode
+        except _BROKEN_FILE_ERRORS as e:
+            self._log(f'Warning: skipping unreadable replay file {path} '
+                      f'({type(e).__name__}: {e})')
+            return None
+
+    def _sampleable_count(self):
+        return sum(
+            len(ep['is_first']) >= self.chunk for ep in self._episodes.values())
+
+    def sample(self, batch_size):
+        names = [
+            name for name, ep in self._episodes.items()
+            if len(ep['is_first']) >= self.chunk]
+        if not names:
+            raise RuntimeError(
+                f'replay has no episode of at least {self.chunk} steps '
+                f'({len(self._episodes)} shorter ones); lower replay.chunk or '
+                'raise env.length')
+        chunks = [self._chunk(self._episodes[names[i]])
+                  for i in self._rng.integers(0, len(names), batch_size)]
+        return {k: np.stack([c[k] for c in chunks]) for k in chunks[0]}
+
+    def _chunk(self, episode):
+        total = len(episode['is_first'])
+        start = self._rng.integers(0, total + 1)
+        start = min(start, total - self.chunk)
+        chunk = {k: v[start: start + self.chunk] for k, v in episode.items()}
+        chunk['is_first'] = chunk['is_first'].copy()
+        chunk['is_first'][0] = True
+        return chunk
+
+    def dataset(self, batch_size):
+        while True:
+            yield self.sample(batch_size)
+
+
+def _episode_name(length):
+    stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S%f')
+    return f'{stamp}-{uuid.uuid4().hex[:8]}-{length}.npz'
+
+
+def _write_npz(path, arrays):
+    """Writes to a temporary name first so a crash leaves no partial file."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    tmp = path.with_name(path.name + '.tmp')
+    with tmp.open('wb') as f:
+        f.write(buffer.getvalue())
+    tmp.replace(path)

@@ -1,0 +1,2 @@
+from .eval_only import eval_only
+from .train import train

@@ -1,0 +1,113 @@
+"""Acting, training and periodic evaluation in one loop (Director's schedule:
+one train call every `run.train_every` environment steps)."""
+
+import collections
+import time
+
+import numpy as np
+
+from .. import when
+from ..random_agent import RandomAgent
+from ..timer import Timer
+from .episodes import episode_metrics
+
+
+def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
+    run = config.run
+    step = logger.step
+    timer = Timer()
+    timer.wrap('agent', agent, ['policy', 'train', 'report'])
+    should_train = when.Every(run.train_every)
+    should_log = when.Every(run.log_every)
+    should_video = when.Every(run.video_every)
+    should_eval = when.Every(run.eval_every)
+    should_save = when.Every(run.save_every)
+    video_keys = tuple(run.video_keys)
+
+    def log_episode(episode, worker):
+        keys = video_keys if should_video(step) else ()
+        metrics = episode_metrics(episode, keys)
+        print(f"Episode of {metrics['length']} steps, return "
+              f"{metrics['score']:.1f}.", flush=True)
+        logger.add(metrics, prefix='episode')
+        logger.add(replay.stats, prefix='replay')
+        logger.write()
+
+    driver.on_step(lambda tran, worker: step.increment())
+    driver.on_step(replay.add)
+    driver.on_restart(replay.drop)
+    driver.on_episode(log_episode)
+
+    if checkpoint.load() is None:
+        print('No checkpoint found: starting a new run.')
+    loaded = replay.load()
+    print(f'Replay holds {len(replay)} steps ({loaded} episodes loaded '
+          f'from {replay.directory}).')
+    _prefill(driver, replay, config)
+
+    batches = replay.dataset(config.batch_size)
+    state = [None]
+    metrics = collections.defaultdict(list)
+    counts = {'train': 0, 'time': time.time()}
+
+    def train_step(tran, worker):
+        if not should_train(step):
+            return
+        for _ in range(run.train_steps):
+            with timer.section('replay.sample'):
+                batch = next(batches)
+            state[0], mets = agent.train(batch, state[0])
+            counts['train'] += 1
+            for key, value in mets.items():
+                metrics[key].append(value)
+        if should_log(step):
+            _log_training(logger, agent, batch, metrics, timer, counts)
+    driver.on_step(train_step)
+
+    policy = lambda obs, state: agent.policy(obs, state, mode='train')
+    eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
+    print('Start training loop.')
+    while step < run.steps:
+        driver(policy, steps=min(run.eval_every, run.save_every, run.steps))
+        if should_eval(step) and run.eval_eps:
+            _evaluate(eval_driver, eval_policy, logger, run.eval_eps, video_keys)
+        if should_save(step):
+            checkpoint.save(step)
+    checkpoint.save(step)
+    logger.write(fps=True)
+
+
+def _prefill(driver, replay, config):
+    needed = config.run.train_fill - len(replay)
+    if needed <= 0 and replay.stats['sampleable']:
+        return
+    print(f'Prefilling replay with a random policy ({max(needed, 0)} steps, '
+          'then until an episode can be sampled).')
+    random_agent = RandomAgent(driver.act_space, seed=config.seed)
+    policy = lambda obs, state: random_agent.policy(obs, state)
+    driver(policy, steps=max(needed, 0))
+    while not replay.stats['sampleable']:
+        driver(policy, episodes=1)
+
+
+def _log_training(logger, agent, batch, metrics, timer, counts):
+    for name, values in metrics.items():
+        logger.scalar('train/' + name, np.mean(values, dtype=np.float64))
+    metrics.clear()
+    logger.add(agent.report(batch), prefix='report')
+    logger.add(timer.stats(), prefix='timer')
+    now = time.time()
+    logger.scalar('fps/train', counts['train'] / max(now - counts['time'], 1e-9))
+    counts['train'], counts['time'] = 0, now
+    logger.write(fps=True)
+
+
+def _evaluate(eval_driver, policy, logger, episodes, video_keys):
+    eval_driver.reset()
+    finished = eval_driver.collect_episodes(policy, episodes)
+    for index, episode in enumerate(finished):
+        keys = video_keys if index == 0 else ()
+        logger.add(episode_metrics(episode, keys), prefix='eval_episode')
+    scores = [episode_metrics(ep)['score'] for ep in finished]
+    logger.scalar('eval_episode/mean_score', np.mean(scores))
+    logger.write()

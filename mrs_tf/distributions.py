@@ -1,0 +1,145 @@
+"""Output distributions of the networks, all with float32 parameters.
+
+The builders at the bottom take the raw network outputs reshaped to
+batch shape + event shape and the number of event axes (`dims`).
+"""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_probability import distributions as tfd
+
+from .symlog import symexp, symlog
+
+
+def _as_shape(sample_shape):
+    value = tf.get_static_value(tf.convert_to_tensor(sample_shape, tf.int32))
+    return tuple(int(x) for x in np.reshape(value, [-1]))
+
+
+class OneHotDist(tfd.OneHotCategorical):
+    """Categorical over the last axis whose samples are one-hot vectors that
+    pass straight-through gradients to the class probabilities.
+
+    unimix: mixes this fraction of the uniform distribution into the
+        probabilities, which bounds the log-probability of every class.
+    Sampling uses the global random state (any seed is ignored).
+    """
+
+    def __init__(self, logits=None, probs=None, unimix=0.0):
+        if unimix:
+            if probs is None:
+                probs = tf.nn.softmax(logits, -1)
+            uniform = tf.ones_like(probs) / probs.shape[-1]
+            probs = (1 - unimix) * probs + unimix * uniform
+            logits = None
+        super().__init__(logits=logits, probs=probs, dtype=tf.float32)
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        return super()._parameter_properties(dtype)
+
+    def sample(self, sample_shape=(), seed=None):
+        sample_shape = _as_shape(sample_shape)
+        logits = self.logits_parameter()
+        shape = tuple(logits.shape)
+        flat = tf.reshape(logits, [-1, shape[-1]])
+        indices = tf.random.categorical(flat, int(np.prod(sample_shape)))
+        sample = tf.one_hot(tf.transpose(indices), shape[-1], dtype=self.dtype)
+        sample = tf.reshape(sample, sample_shape + shape)
+        probs = self.probs_parameter()
+        return tf.stop_gradient(sample) + probs - tf.stop_gradient(probs)
+
+
+class MSEDist:
+    """Deterministic prediction scored by negative squared error.
+
+    log_prob sums (agg='sum') or averages (agg='mean') the squared error
+    over the last `dims` axes, the event of this distribution.
+    """
+
+    def __init__(self, pred, dims, agg='sum'):
+        self.pred = tf.cast(pred, tf.float32)
+        rank = self.pred.shape.rank
+        self._axes = tuple(range(rank - dims, rank))
+        self._agg = agg
+        self.batch_shape = self.pred.shape[:rank - dims]
+        self.event_shape = self.pred.shape[rank - dims:]
+
+    def mean(self):
+        return self.pred
+
+    def mode(self):
+        return self.pred
+
+    def sample(self, sample_shape=()):
+        shape = _as_shape(sample_shape) + tuple(self.pred.shape)
+        return tf.broadcast_to(self.mode(), shape)
+
+    def log_prob(self, value):
+        value = tf.cast(value, tf.float32)
+        assert value.shape.rank == self.pred.shape.rank, (
+            value.shape, self.pred.shape)
+        distance = (self.pred - value) ** 2
+        if self._agg == 'sum':
+            return -tf.reduce_sum(distance, self._axes)
+        if self._agg == 'mean':
+            return -tf.reduce_mean(distance, self._axes)
+        raise NotImplementedError(self._agg)
+
+
+class SymlogDist(MSEDist):
+    """MSEDist in symlog space: the network predicts symlog(target) and the
+    mean and mode are mapped back with symexp."""
+
+    def mean(self):
+        return symexp(self.pred)
+
+    def mode(self):
+        return symexp(self.pred)
+
+    def log_prob(self, value):
+        return super().log_prob(symlog(tf.cast(value, tf.float32)))
+
+
+def independent(dist, dims):
+    """Reinterprets the last `dims` batch axes as event axes."""
+    return tfd.Independent(dist, dims) if dims else dist
+
+
+def binary(logits, dims):
+    """Independent Bernoulli variables (float32 samples, mean = probs)."""
+    logits = tf.cast(logits, tf.float32)
+    return independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), dims)
+
+
+def bounded_normal(mean, std, dims, minstd, maxstd):
+    """Normal with mean tanh(mean) and std squashed into [minstd, maxstd].
+
+    Carries minent and maxent, the entropies at std = minstd and maxstd, to
+    normalise the entropy bonus; `.distribution.entropy()` is per dimension.
+    """
+    mean = tf.tanh(tf.cast(mean, tf.float32))
+    std = (maxstd - minstd) * tf.sigmoid(tf.cast(std, tf.float32)) + minstd
+    dist = independent(tfd.Normal(mean, std), dims)
+    size = _event_size(mean, dims)
+    dist.minent = size * tfd.Normal(0.0, minstd).entropy()
+    dist.maxent = size * tfd.Normal(0.0, maxstd).entropy()
+    return dist
+
+
+def onehot(logits, dims, unimix=0.0):
+    """OneHotDist over the last axis, independent over the other event axes.
+
+    Carries minent = 0 and maxent = the entropy of the uniform distribution.
+    """
+    dist = OneHotDist(tf.cast(logits, tf.float32), unimix=unimix)
+    dist = independent(dist, dims - 1)
+    classes = int(logits.shape[-1])
+    dist.minent = 0.0
+    dist.maxent = _event_size(logits, dims) / classes * np.log(classes)
+    return dist
+
+
+def _event_size(tensor, dims):
+    rank = tensor.shape.rank
+    return int(np.prod(tensor.shape[rank - dims:]))

@@ -1,0 +1,54 @@
+"""Lazily built modules and the one switch for compute precision.
+
+Variables are always float32. Layers cast their inputs and weights to the
+compute dtype (float16 under mixed precision) and distributions convert
+their parameters back to float32, so losses are always float32.
+"""
+
+import tensorflow as tf
+
+_compute_dtype = tf.float32
+
+
+def set_precision(bits):
+    """Selects float16 (16) or float32 (32) as the compute dtype."""
+    global _compute_dtype
+    _compute_dtype = {16: tf.float16, 32: tf.float32}[int(bits)]
+
+
+def compute_dtype():
+    return _compute_dtype
+
+
+def to_compute(x):
+    """Casts a tensor (or a nest of tensors) to the compute dtype."""
+    return tf.nest.map_structure(lambda v: tf.cast(v, _compute_dtype), x)
+
+
+class Module(tf.Module):
+    """A tf.Module whose sub-layers and variables are created on first use.
+
+    Shapes of weights come from the first inputs a layer sees, so networks
+    need no size bookkeeping. Creation happens eagerly (init_scope) even
+    when the first call is traced inside tf.function(jit_compile=True).
+    """
+
+    def get(self, name, ctor, *args, **kwargs):
+        """Returns the sub-module `name`, building it with ctor on first use."""
+        if not hasattr(self, '_children'):
+            self._children = {}
+        if name not in self._children:
+            self._children[name] = ctor(*args, **kwargs)
+        return self._children[name]
+
+    def variable(self, name, initializer, shape):
+        """Returns the float32 variable `name`, created once from
+        initializer(shape)."""
+        if not hasattr(self, '_own_variables'):
+            self._own_variables = {}
+        if name not in self._own_variables:
+            with tf.init_scope():
+                value = initializer([int(x) for x in shape])
+                self._own_variables[name] = tf.Variable(
+                    tf.cast(value, tf.float32), name=name)
+        return self._own_variables[name]

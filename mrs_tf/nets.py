@@ -1,0 +1,539 @@
+"""Networks of the world model and the policies (Director / DreamerV2).
+
+Every layer is a lazily built Module: weight shapes come from the first
+inputs. Sizes, initialisers and the placement of biases and norms follow
+Director so that parameter counts match it exactly.
+"""
+
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from . import distributions as dists
+from .module import Module, compute_dtype, to_compute
+
+ACTIVATIONS = {
+    'none': tf.identity,
+    'elu': tf.nn.elu,
+    'relu': tf.nn.relu,
+    'tanh': tf.tanh,
+    'sigmoid': tf.sigmoid,
+    'silu': tf.nn.silu,
+    'gelu': lambda x: tf.nn.gelu(x, approximate=True),
+}
+
+
+def get_act(name):
+    return name if callable(name) else ACTIVATIONS[name]
+
+
+def variance_scaling(scale=1.0, fan_in=1, fan_out=1):
+    """Uniform initialiser with variance scale / mean(fan_in, fan_out).
+
+    scale 1.0 is Keras' default glorot_uniform; Director's output layers use
+    scale = outscale (0.1) so that initial predictions are small.
+    """
+    limit = np.sqrt(3.0 * scale / ((fan_in + fan_out) / 2))
+    return lambda shape: tf.random.uniform(shape, -limit, limit)
+
+
+def scan(fn, inputs, start, unroll):
+    """Applies carry = fn(carry, inputs[t]) over the leading (time) axis and
+    stacks the carries. unroll=True builds a Python loop (what Director
+    does; larger graph, faster XLA code), otherwise tf.scan."""
+    if not unroll:
+        return tf.scan(fn, inputs, start)
+    length = tf.nest.flatten(inputs)[0].shape[0]
+    carry, outputs = start, []
+    for t in range(length):
+        carry = fn(carry, tf.nest.map_structure(lambda x: x[t], inputs))
+        outputs.append(carry)
+    return tf.nest.map_structure(lambda *xs: tf.stack(xs, 0), *outputs)
+
+
+def swap_batch_time(x):
+    return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
+
+
+def flatten_trailing(x, rank):
+    """Reshapes x to `rank` axes by merging all axes from rank - 1 on."""
+    if x.shape.rank <= rank:
+        return x
+    leading = [-1 if d is None else d for d in x.shape[:rank - 1]]
+    return tf.reshape(x, leading + [int(np.prod(x.shape[rank - 1:]))])
+
+
+def reshape_last(x, shape):
+    """Reshapes the last axis of x into `shape`."""
+    shape = tuple(int(d) for d in shape)
+    out = tf.reshape(x, tf.concat([tf.shape(x)[:-1], shape], 0))
+    out.set_shape(x.shape[:-1].concatenate(shape))
+    return out
+
+
+def gather_inputs(inputs, keys=('tensor',), dims=None):
+    """Concatenates inputs[key] for the keys along the last axis.
+
+    A bare tensor counts as {'tensor': tensor}. Axes beyond the rank of
+    inputs[dims] (default: the first key) are flattened, so a stochastic
+    state [B, 32, 32] next to deter [B, 1024] becomes [B, 1024].
+    """
+    if not isinstance(inputs, dict):
+        inputs = {'tensor': inputs}
+    missing = [key for key in keys if key not in inputs]
+    if missing:
+        raise KeyError(f'Inputs {missing} not among {sorted(inputs)}.')
+    rank = inputs[dims or keys[0]].shape.rank
+    values = [to_compute(flatten_trailing(inputs[key], rank)) for key in keys]
+    return tf.concat(values, -1)
+
+
+class Linear(Module):
+    """Affine layer; the kernel is initialised by variance_scaling(scale)."""
+
+    def __init__(self, units, bias=True, scale=1.0):
+        self._units = units
+        self._bias = bias
+        self._scale = scale
+
+    def __call__(self, x):
+        fan_in = int(x.shape[-1])
+        init = variance_scaling(self._scale, fan_in, self._units)
+        kernel = self.variable('kernel', init, [fan_in, self._units])
+        x = tf.tensordot(to_compute(x), to_compute(kernel), 1)
+        if self._bias:
+            x += to_compute(self.variable('bias', tf.zeros, [self._units]))
+        return x
+
+
+class LayerNorm(Module):
+    """Normalises the last axis (statistics in float32), then applies a
+    learned scale and offset."""
+
+    def __init__(self, eps=1e-3):
+        self._eps = eps
+
+    def __call__(self, x):
+        size = [int(x.shape[-1])]
+        scale = self.variable('scale', tf.ones, size)
+        offset = self.variable('offset', tf.zeros, size)
+        y = tf.cast(x, tf.float32)
+        mean, var = tf.nn.moments(y, -1, keepdims=True)
+        y = (y - mean) * tf.math.rsqrt(var + self._eps) * scale + offset
+        return tf.cast(y, x.dtype)
+
+
+def make_norm(norm):
+    if norm == 'none':
+        return tf.identity
+    if norm == 'layer':
+        return LayerNorm()
+    raise NotImplementedError(norm)
+
+
+class Dense(Module):
+    """Linear -> norm -> activation. A norm replaces the bias."""
+
+    def __init__(self, units, act='none', norm='none', bias=True):
+        self._linear = Linear(units, bias=bias and norm == 'none')
+        self._norm = make_norm(norm)
+        self._act = get_act(act)
+
+    def __call__(self, x):
+        return self._act(self._norm(self._linear(x)))
+
+
+class Conv(Module):
+    """Stride-2 'valid' convolution (or transposed convolution) -> norm ->
+    activation, NHWC. A norm replaces the bias."""
+
+    def __init__(
+            self, depth, kernel, transpose=False, act='none', norm='none',
+            stride=2):
+        self._depth = depth
+        self._kernel = kernel
+        self._transpose = transpose
+        self._stride = stride
+        self._bias = norm == 'none'
+        self._norm = make_norm(norm)
+        self._act = get_act(act)
+
+    def __call__(self, x):
+        x = to_compute(x)
+        channels = int(x.shape[-1])
+        area = self._kernel ** 2
+        init = variance_scaling(1.0, area * channels, area * self._depth)
+        io = (self._depth, channels) if self._transpose else (
+            channels, self._depth)
+        kernel = to_compute(self.variable(
+            'kernel', init, [self._kernel, self._kernel, *io]))
+        if self._transpose:
+            size = [(int(d) - 1) * self._stride + self._kernel
+                    for d in x.shape[1:3]]
+            shape = tf.stack([tf.shape(x)[0], *size, self._depth])
+            x = tf.nn.conv2d_transpose(x, kernel, shape, self._stride, 'VALID')
+        else:
+            x = tf.nn.conv2d(x, kernel, self._stride, 'VALID')
+        if self._bias:
+            x += to_compute(self.variable('bias', tf.zeros, [self._depth]))
+        return self._act(self._norm(x))
+
+
+class DistHead(Module):
+    """Linear output layer(s) that parameterise a distribution over `shape`.
+
+    dist: 'mse', 'symlog' (targets regressed in symlog space), 'binary'
+        (Bernoulli logits), 'onehot' (categorical over the last axis of
+        shape, with `unimix`), 'normal' (tanh mean, std in [minstd, maxstd]
+        from a second linear layer).
+    outscale: init scale of the output kernel (0 gives zeros).
+    """
+
+    def __init__(
+            self, shape, dist='mse', outscale=0.1, minstd=0.1, maxstd=1.0,
+            unimix=0.0):
+        self._shape = tuple(int(d) for d in shape)
+        self._dist = dist
+        self._outscale = outscale
+        self._minstd = minstd
+        self._maxstd = maxstd
+        self._unimix = unimix
+
+    def __call__(self, x):
+        out = self._project('out', x, self._outscale)
+        dims = len(self._shape)
+        if self._dist == 'mse':
+            return dists.MSEDist(out, dims)
+        if self._dist == 'symlog':
+            return dists.SymlogDist(out, dims)
+        if self._dist == 'binary':
+            return dists.binary(out, dims)
+        if self._dist == 'onehot':
+            return dists.onehot(out, dims, self._unimix)
+        if self._dist == 'normal':
+            std = self._project('std', x, 1.0)
+            return dists.bounded_normal(
+                out, std, dims, self._minstd, self._maxstd)
+        raise NotImplementedError(self._dist)
+
+    def _project(self, name, x, scale):
+        size = int(np.prod(self._shape))
+        out = self.get(name, Linear, size, scale=scale)(x)
+        return tf.cast(reshape_last(out, self._shape), tf.float32)
+
+
+class MLP(Module):
+    """Dense layers on the concatenated inputs, then distribution head(s).
+
+    shape: None returns the features of the last layer; a tuple (or int)
+        returns one distribution; a dict {key: shape} returns a dict of them.
+    inputs, dims: keys read from a dict input, see gather_inputs().
+    Remaining keywords (dist, outscale, minstd, maxstd, unimix) go to
+    DistHead.
+    """
+
+    def __init__(
+            self, shape, layers, units, inputs=('tensor',), dims=None,
+            act='elu', norm='layer', **head):
+        if isinstance(shape, int):
+            shape = (shape,)
+        self._shape = shape
+        self._keys = tuple(inputs)
+        self._dims = dims
+        self._layers = [Dense(units, act, norm) for _ in range(layers)]
+        self._head = head
+
+    def __call__(self, inputs):
+        x = gather_inputs(inputs, self._keys, self._dims)
+        for layer in self._layers:
+            x = layer(x)
+        if self._shape is None:
+            return x
+        if isinstance(self._shape, dict):
+            return {
+                key: self.get(key, DistHead, shape, **self._head)(x)
+                for key, shape in self._shape.items()}
+        return self.get('out', DistHead, self._shape, **self._head)(x)
+
+
+class RSSM(Module):
+    """Recurrent state-space model with a discrete stochastic state.
+
+    A state is {'deter': [B, deter], 'logit': [B, stoch, classes],
+    'stoch': one-hot [B, stoch, classes]}, in the compute dtype.
+    initial: 'zeros', or 'learned' (Director's 'learned2'): deter is tanh
+        of a trained vector and stoch the mode of the prior it implies.
+    unroll: Python-unrolled time loops (see scan()).
+    units, act, norm: of the hidden layers img_in, img_out, obs_out; the
+        GRU's fused gate layer uses the same norm.
+    """
+
+    def __init__(
+            self, deter=1024, stoch=32, classes=32, units=1024, act='elu',
+            norm='layer', initial='learned', unroll=True):
+        self._deter = deter
+        self._stoch = stoch
+        self._classes = classes
+        self._initial = initial
+        self._unroll = unroll
+        self._img_in = Dense(units, act, norm)
+        self._gru = Dense(3 * deter, 'none', norm)
+        self._img_out = Dense(units, act, norm)
+        self._img_stats = Linear(stoch * classes)
+        self._obs_out = Dense(units, act, norm)
+        self._obs_stats = Linear(stoch * classes)
+
+    def initial(self, batch_size):
+        if self._initial == 'zeros':
+            shape = [1, self._stoch, self._classes]
+            state = {
+                'deter': tf.zeros([1, self._deter], compute_dtype()),
+                'logit': tf.zeros(shape, compute_dtype()),
+                'stoch': tf.zeros(shape, compute_dtype())}
+        elif self._initial == 'learned':
+            deter = self.variable('initial_deter', tf.zeros, [self._deter])
+            deter = to_compute(tf.tanh(deter))[None]
+            state = self._prior_from_deter(deter, sample=False)
+        else:
+            raise NotImplementedError(self._initial)
+        return {
+            key: tf.repeat(value, batch_size, 0)
+            for key, value in state.items()}
+
+    def observe(self, embed, action, is_first, state=None):
+        """Posterior and prior states for a batch of sequences [B, T, ...]."""
+        if state is None:
+            state = self.initial(tf.shape(action)[0])
+        state = to_compute(state)
+        inputs = tuple(map(swap_batch_time, (action, embed, is_first)))
+        step = lambda carry, inp: self.obs_step(carry[0], *inp)
+        post, prior = scan(step, inputs, (state, state), self._unroll)
+        post = tf.nest.map_structure(swap_batch_time, post)
+        prior = tf.nest.map_structure(swap_batch_time, prior)
+        return post, prior
+
+    def imagine(self, action, state=None):
+        """Prior states for action sequences [B, T, A] from `state`."""
+        if state is None:
+            state = self.initial(tf.shape(action)[0])
+        state = to_compute(state)
+        prior = scan(
+            self.img_step, swap_batch_time(action), state, self._unroll)
+        return tf.nest.map_structure(swap_batch_time, prior)
+
+    def obs_step(self, prev_state, prev_action, embed, is_first):
+        """Returns (post, prior); episodes restart where is_first is set:
+        there the previous state becomes the initial state and the
+        previous action zeros."""
+        is_first = to_compute(is_first)
+        keep = lambda x: tf.einsum('b...,b->b...', x, 1 - is_first)
+        reset = lambda x: tf.einsum('b...,b->b...', x, is_first)
+        initial = self.initial(tf.shape(is_first)[0])
+        prev_state = {
+            key: keep(to_compute(prev_state[key])) + reset(initial[key])
+            for key in initial}
+        prev_action = keep(to_compute(prev_action))
+        prior = self.img_step(prev_state, prev_action)
+        x = tf.concat([prior['deter'], to_compute(embed)], -1)
+        logit = self._obs_stats(self._obs_out(x))
+        post = self._state(prior['deter'], logit)
+        return post, prior
+
+    def img_step(self, prev_state, prev_action):
+        """Returns the prior state after taking prev_action."""
+        stoch = self._flat_stoch(to_compute(prev_state['stoch']))
+        x = tf.concat([stoch, to_compute(prev_action)], -1)
+        x = self._img_in(x)
+        deter = self._gru_step(x, to_compute(prev_state['deter']))
+        return self._prior_from_deter(deter)
+
+    def get_stoch(self, deter):
+        """Mode of the prior stochastic state implied by deter."""
+        return self._prior_from_deter(to_compute(deter), sample=False)['stoch']
+
+    def get_dist(self, state):
+        logit = tf.cast(state['logit'], tf.float32)
+        return dists.independent(dists.OneHotDist(logit), 1)
+
+    def get_feat(self, state):
+        """Model state as one vector: deter next to the flattened stoch."""
+        return tf.concat([
+            to_compute(state['deter']),
+            self._flat_stoch(to_compute(state['stoch']))], -1)
+
+    def kl_loss(self, post, prior, balance=0.8):
+        """KL(post || prior): a fraction `balance` of the gradient trains the
+        prior toward the posterior, the rest the posterior toward the prior.
+        No free nats (Director adapts the KL scale instead)."""
+        sg = lambda state: tf.nest.map_structure(tf.stop_gradient, state)
+        kl = lambda p, q: self.get_dist(p).kl_divergence(self.get_dist(q))
+        return balance * kl(sg(post), prior) + (1 - balance) * kl(post, sg(prior))
+
+    def _gru_step(self, x, deter):
+        gates = self._gru(tf.concat([deter, x], -1))
+        reset, cand, update = tf.split(gates, 3, -1)
+        cand = tf.tanh(tf.sigmoid(reset) * cand)
+        # The -1 biases the update gate toward keeping the old state.
+        update = tf.sigmoid(update - 1)
+        return update * cand + (1 - update) * deter
+
+    def _prior_from_deter(self, deter, sample=True):
+        logit = self._img_stats(self._img_out(deter))
+        return self._state(deter, logit, sample)
+
+    def _state(self, deter, logit, sample=True):
+        logit = reshape_last(logit, (self._stoch, self._classes))
+        dist = self.get_dist({'logit': logit})
+        stoch = dist.sample() if sample else dist.mode()
+        return {'deter': deter, 'logit': logit, 'stoch': to_compute(stoch)}
+
+    def _flat_stoch(self, stoch):
+        return flatten_trailing(stoch, stoch.shape.rank - 1)
+
+
+
+def select_keys(shapes, pattern, ranks, excluded):
+    """{key: shape} of the keys that match the regex `pattern` (re.match,
+    anchored at the start), have a rank in `ranks`, are not excluded and
+    are not 'log_' keys."""
+    return {
+        key: tuple(shape) for key, shape in shapes.items()
+        if key not in excluded and not key.startswith('log_')
+        and re.match(pattern, key) and len(shape) in ranks}
+
+
+def merge_batch(x, batch_rank):
+    """[*batch, *event] -> [N, *event]."""
+    return tf.reshape(x, [-1] + x.shape[batch_rank:].as_list())
+
+
+def split_batch(x, like, batch_rank):
+    """[N, *event] -> [*batch, *event], the batch axes taken from `like`."""
+    shape = tf.concat([tf.shape(like)[:batch_rank], tf.shape(x)[1:]], 0)
+    out = tf.reshape(x, shape)
+    out.set_shape(like.shape[:batch_rank].concatenate(x.shape[1:]))
+    return out
+
+
+class ImageEncoder(Module):
+    """Stride-2 convolutions doubling the depth each layer, flattened."""
+
+    def __init__(self, depth, kernels, act, norm):
+        self._layers = [
+            Conv(depth * 2 ** i, kernel, act=act, norm=norm)
+            for i, kernel in enumerate(kernels)]
+
+    def __call__(self, images):
+        x = images
+        for layer in self._layers:
+            x = layer(x)
+        return tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
+
+
+class ImageDecoder(Module):
+    """Transposed convolutions from a 1x1 feature map up to `shape`, halving
+    the depth each layer; the last layer has no norm and ends in a sigmoid
+    (images are predicted in [0, 1])."""
+
+    def __init__(self, shape, depth, kernels, act, norm):
+        self._shape = tuple(shape)
+        hidden = len(kernels) - 1
+        self._layers = [
+            Conv(depth * 2 ** (hidden - 1 - i), kernel, True, act, norm)
+            for i, kernel in enumerate(kernels[:-1])]
+        self._layers.append(Conv(self._shape[-1], kernels[-1], True))
+
+    def __call__(self, features):
+        x = tf.reshape(to_compute(features), [-1, 1, 1, features.shape[-1]])
+        for layer in self._layers:
+            x = layer(x)
+        assert tuple(x.shape[1:]) == self._shape, (x.shape, self._shape)
+        return tf.sigmoid(x)
+
+
+class MultiEncoder(Module):
+    """Embeds the observation keys chosen by regexes: images (rank 3, the
+    channels of all cnn keys concatenated) by ImageEncoder, vectors and
+    scalars (rank 1 or 0, concatenated) by an MLP; the two embeddings are
+    concatenated. is_first and is_last are never inputs.
+
+    Images must arrive as floats in [0, 1] (the agent divides uint8 by 255).
+    """
+
+    EXCLUDED = ('is_first', 'is_last')
+
+    def __init__(
+            self, shapes, cnn_keys=r'.*', mlp_keys=r'.*', mlp_layers=4,
+            mlp_units=512, cnn_depth=48, cnn_kernels=(4, 4, 4, 4),
+            act='elu', norm='layer'):
+        self.cnn_shapes = select_keys(shapes, cnn_keys, (3,), self.EXCLUDED)
+        self.mlp_shapes = select_keys(shapes, mlp_keys, (0, 1), self.EXCLUDED)
+        self.shapes = {**self.cnn_shapes, **self.mlp_shapes}
+        assert self.shapes, f'No encoder inputs among {sorted(shapes)}.'
+        if self.cnn_shapes:
+            self._cnn = ImageEncoder(cnn_depth, cnn_kernels, act, norm)
+        if self.mlp_shapes:
+            self._mlp = MLP(None, mlp_layers, mlp_units, act=act, norm=norm)
+
+    def __call__(self, data):
+        key, shape = next(iter(self.shapes.items()))
+        batch_rank = data[key].shape.rank - len(shape)
+        outputs = []
+        if self.cnn_shapes:
+            images = [merge_batch(data[k], batch_rank) for k in self.cnn_shapes]
+            outputs.append(self._cnn(to_compute(tf.concat(images, -1))))
+        if self.mlp_shapes:
+            vectors = [
+                tf.reshape(to_compute(data[k]), [-1, int(np.prod(shape))])
+                for k, shape in self.mlp_shapes.items()]
+            outputs.append(self._mlp(tf.concat(vectors, -1)))
+        return split_batch(tf.concat(outputs, -1), data[key], batch_rank)
+
+
+class MultiDecoder(Module):
+    """Predicts the observation keys chosen by regexes from the model state:
+    images by ImageDecoder (MSEDist over the image), vectors (rank 1) by an
+    MLP with one MSE head per key. Reward, continuation and episode flags
+    are never decoded here.
+
+    inputs: keys of the state read by gather_inputs(), e.g. [deter, stoch].
+    """
+
+    EXCLUDED = ('is_first', 'is_last', 'is_terminal', 'reward')
+
+    def __init__(
+            self, shapes, inputs=('tensor',), cnn_keys=r'.*', mlp_keys=r'.*',
+            mlp_layers=4, mlp_units=512, cnn_depth=48,
+            cnn_kernels=(5, 5, 6, 6), act='elu', norm='layer'):
+        self.cnn_shapes = select_keys(shapes, cnn_keys, (3,), self.EXCLUDED)
+        self.mlp_shapes = select_keys(shapes, mlp_keys, (1,), self.EXCLUDED)
+        self.shapes = {**self.cnn_shapes, **self.mlp_shapes}
+        assert self.shapes, f'No decoder outputs among {sorted(shapes)}.'
+        self._keys = tuple(inputs)
+        if self.cnn_shapes:
+            sizes = {shape[:-1] for shape in self.cnn_shapes.values()}
+            assert len(sizes) == 1, f'Images differ in size: {sizes}'
+            channels = sum(shape[-1] for shape in self.cnn_shapes.values())
+            merged = (*sizes.pop(), channels)
+            self._cnn = ImageDecoder(
+                merged, cnn_depth, cnn_kernels, act, norm)
+        if self.mlp_shapes:
+            self._mlp = MLP(
+                self.mlp_shapes, mlp_layers, mlp_units, act=act, norm=norm,
+                dist='mse', outscale=0.1)
+
+    def __call__(self, inputs):
+        features = gather_inputs(inputs, self._keys)
+        outputs = {}
+        if self.cnn_shapes:
+            batch_rank = features.shape.rank - 1
+            images = self._cnn(merge_batch(features, batch_rank))
+            images = split_batch(images, features, batch_rank)
+            channels = [shape[-1] for shape in self.cnn_shapes.values()]
+            for key, mean in zip(
+                    self.cnn_shapes, tf.split(images, channels, -1)):
+                outputs[key] = dists.MSEDist(mean, 3)
+        if self.mlp_shapes:
+            outputs.update(self._mlp(features))
+        return outputs

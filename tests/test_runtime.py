@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+import embodied
+from embodied import when
+
+
+def test_every_fires_once_per_period():
+    every = when.Every(10)
+    fired = [s for s in range(0, 50, 3) if every(s)]
+    assert fired == [0, 12, 21, 30, 42]
+    assert not any(when.Every(0)(s) for s in range(5))
+
+
+def test_ratio_keeps_updates_per_step():
+    ratio = when.Ratio(0.125)
+    total = sum(ratio(step) for step in range(0, 801, 4))
+    assert total == 101
+
+
+def test_counter_checkpoint_roundtrip(tmp_path):
+    step = embodied.Counter()
+    step.increment(5)
+    ckpt = embodied.Checkpoint(tmp_path / 'ckpt', keep=2)
+    ckpt.register('counter', step)
+    for _ in range(3):
+        step.increment(10)
+        ckpt.save(step)
+    assert [p.name for p in ckpt.saved()] == [
+        'ckpt-000000000025', 'ckpt-000000000035']
+    restored = embodied.Counter()
+    fresh = embodied.Checkpoint(tmp_path / 'ckpt')
+    fresh.register('counter', restored)
+    assert fresh.load().name == 'ckpt-000000000035' and restored == 35
+
+
+def test_checkpoint_falls_back_past_a_corrupt_one(tmp_path):
+    step = embodied.Counter(7)
+    ckpt = embodied.Checkpoint(tmp_path, log=lambda m: None)
+    ckpt.register('counter', step)
+    ckpt.save(7)
+    step.increment()
+    newest = ckpt.save(8)
+    (newest / 'counter' / 'counter.json').write_text('{broken')
+    (tmp_path / 'ckpt-000000000009.tmp').mkdir()  # Killed mid-save.
+    step.value = 0
+    assert ckpt.load().name == 'ckpt-000000000007' and step == 7
+
+
+def test_random_agent_respects_space():
+    space = {'action': embodied.Space(np.float32, (3,), -2, 2),
+             'reset': embodied.Space(bool)}
+    agent = embodied.RandomAgent(space)
+    acts, _ = agent.policy({'is_first': np.zeros(5, bool)})
+    assert set(acts) == {'action'} and acts['action'].shape == (5, 3)
+    assert all(space['action'].contains(a) for a in acts['action'])
+
+
+def test_logger_writes_jsonl_and_tensorboard(tmp_path, capsys):
+    step = embodied.Counter(10)
+    logger = embodied.Logger(step, [
+        embodied.TerminalOutput('score', total_steps=100),
+        embodied.JSONLOutput(tmp_path),
+        embodied.TensorBoardOutput(tmp_path),
+    ], multiplier=2)
+    logger.add({'score': 3.5, 'video': np.zeros((4, 8, 8, 3), np.uint8)},
+               prefix='episode')
+    logger.write(fps=True)
+    step.increment(10)
+    logger.scalar('episode/score', 4.0)
+    logger.write(fps=True)
+    logger.close()
+    lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').open()]
+    assert lines[0] == {'step': 20, 'episode/score': 3.5}
+    assert lines[1]['step'] == 40 and lines[1]['fps/env'] > 0
+    assert list(tmp_path.glob('events.out.tfevents.*'))
+    out = capsys.readouterr().out
+    assert 'step 40/100 (40.0%)' in out and 'env ' in out and 'ETA' in out
+    with pytest.raises(ValueError, match='expected a scalar'):
+        logger.add({'bad': np.zeros(3)})
+
+
+def test_gif_encoding_has_all_frames():
+    from PIL import Image
+    import io
+    frames = np.random.RandomState(0).randint(0, 255, (6, 16, 16, 3), np.uint8)
+    gif = Image.open(io.BytesIO(embodied.logger.encode_gif(frames, 10)))
+    assert gif.n_frames == 6 and gif.size == (16, 16)

@@ -1,0 +1,117 @@
+"""Train or evaluate an agent: python train.py --configs dmc_vision --task dmc_hopper_hop
+
+TensorFlow is imported only inside main(): environment processes are
+spawned from this file and must never load it.
+"""
+
+import pathlib
+import sys
+
+import embodied
+from embodied.envs import MissingDependencyError, UnknownTaskError
+
+ROOT = pathlib.Path(__file__).resolve().parent
+AGENTS = ('random',)
+SCRIPTS = ('train', 'eval_only')
+SUMMARY_KEYS = (
+    'task', 'agent', 'run.script', 'seed', 'logdir', 'env.amount',
+    'env.repeat', 'env.parallel', 'batch_size', 'replay.chunk', 'run.steps',
+    'run.train_every')
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        config = parse_config(argv)
+        embodied.envs.check_task(config.task)
+    except (embodied.ConfigError, UnknownTaskError, MissingDependencyError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
+    print_summary(config)
+    run(config)
+
+
+def parse_config(argv):
+    config = embodied.load_config(ROOT / 'configs.yaml', argv)
+    if config.agent not in AGENTS:
+        raise embodied.ConfigError(
+            f"agent must be one of {', '.join(AGENTS)}, got {config.agent!r}")
+    if config.run.script not in SCRIPTS:
+        raise embodied.ConfigError(
+            f"run.script must be one of {', '.join(SCRIPTS)}, "
+            f"got {config.run.script!r}")
+    if not config.logdir:
+        names, _ = embodied.flags.parse_argv(argv)
+        tag = '-'.join([config.task] + names + [f'seed{config.seed}'])
+        config = config.update(logdir=str(ROOT / 'logdir' / tag))
+    return config
+
+
+def print_summary(config):
+    defaults = embodied.load_config(ROOT / 'configs.yaml', []).flat()
+    flat = config.flat()
+    changed = [k for k in flat if flat[k] != defaults.get(k)]
+    keys = list(SUMMARY_KEYS) + [k for k in changed if k not in SUMMARY_KEYS]
+    width = max(len(k) for k in keys)
+    print('Config (core keys and those changed from the defaults):')
+    for key in keys:
+        print(f'  {key:<{width}}  {flat[key]}')
+
+
+def run(config):
+    logdir = pathlib.Path(config.logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    config.save(logdir / 'config.yaml')
+    step = embodied.Counter()
+    logger = make_logger(config, logdir, step)
+    envs = make_envs(config, config.env.amount, seed=config.seed)
+    cleanup = [logger] + envs
+    try:
+        agent = make_agent(config, envs[0].obs_space, envs[0].act_space, step)
+        checkpoint = embodied.Checkpoint(
+            logdir / 'checkpoint', keep=config.run.keep_checkpoints)
+        checkpoint.register('counter', step)
+        checkpoint.register('agent', agent)
+        driver = embodied.Driver(envs, max_restarts=config.env.restarts)
+        if config.run.script == 'eval_only':
+            embodied.run.eval_only(
+                agent, driver, logger, checkpoint, config,
+                path=config.from_checkpoint)
+            return
+        eval_envs = make_envs(
+            config, config.env.eval_amount, seed=config.seed + 10_000)
+        cleanup += eval_envs
+        eval_driver = embodied.Driver(eval_envs, max_restarts=config.env.restarts)
+        replay = embodied.Replay(
+            logdir / 'replay', config.replay.size, config.replay.chunk,
+            seed=config.seed)
+        embodied.run.train(
+            agent, driver, eval_driver, replay, logger, checkpoint, config)
+    finally:
+        for item in cleanup:
+            item.close()
+
+
+def make_envs(config, amount, seed):
+    env = config.env
+    return embodied.make_envs(
+        config.task, amount, parallel=env.parallel, seed=seed,
+        repeat=env.repeat, size=tuple(env.size), camera=env.camera,
+        length=env.length, render=env.render)
+
+
+def make_logger(config, logdir, step):
+    outputs = [
+        embodied.TerminalOutput(config.run.log_filter, config.run.steps),
+        embodied.JSONLOutput(logdir),
+        embodied.TensorBoardOutput(logdir),
+    ]
+    return embodied.Logger(step, outputs, multiplier=config.env.repeat)
+
+
+def make_agent(config, obs_space, act_space, step):
+    return embodied.RandomAgent(act_space, seed=config.seed)
+
+
+if __name__ == '__main__':
+    main()
