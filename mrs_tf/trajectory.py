@@ -46,7 +46,7 @@ def abstract_traj(traj, k, discount):
     traj = dict(traj)
     traj['action'] = traj.pop('skill')
     cont = traj['cont']
-    reward_weight = tf.math.cumprod(_blocks(cont[1:], k), 1)
+    reward_weight = tf.math.cumprod(_blocks(cont[:-1], k), 1)
     abstract = {}
     for key, value in traj.items():
         if 'reward' in key:
