@@ -4,8 +4,11 @@ TensorFlow is imported only inside main(): environment processes are
 spawned from this file and must never load it.
 """
 
+import os
 import pathlib
 import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 import embodied
 from embodied.envs import MissingDependencyError, UnknownTaskError
@@ -13,6 +16,7 @@ from embodied.envs import MissingDependencyError, UnknownTaskError
 ROOT = pathlib.Path(__file__).resolve().parent
 AGENTS = ('random',)
 SCRIPTS = ('train', 'eval_only')
+USER_ERRORS = (embodied.ConfigError, UnknownTaskError, MissingDependencyError)
 SUMMARY_KEYS = (
     'task', 'agent', 'run.script', 'seed', 'logdir', 'env.amount',
     'env.repeat', 'env.parallel', 'batch_size', 'replay.chunk', 'run.steps',
@@ -23,12 +27,11 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         config = parse_config(argv)
-        embodied.envs.check_task(config.task)
-    except (embodied.ConfigError, UnknownTaskError, MissingDependencyError) as e:
+        print_summary(config)
+        run(config)
+    except USER_ERRORS as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
-    print_summary(config)
-    run(config)
 
 
 def parse_config(argv):
@@ -59,14 +62,16 @@ def print_summary(config):
 
 
 def run(config):
-    logdir = pathlib.Path(config.logdir)
-    logdir.mkdir(parents=True, exist_ok=True)
-    config.save(logdir / 'config.yaml')
-    step = embodied.Counter()
-    logger = make_logger(config, logdir, step)
+    # Environments first: a bad task name fails before anything is written.
     envs = make_envs(config, config.env.amount, seed=config.seed)
-    cleanup = [logger] + envs
+    cleanup = list(envs)
     try:
+        logdir = pathlib.Path(config.logdir)
+        logdir.mkdir(parents=True, exist_ok=True)
+        config.save(logdir / 'config.yaml')
+        step = embodied.Counter()
+        logger = make_logger(config, logdir, step)
+        cleanup.append(logger)
         agent = make_agent(config, envs[0].obs_space, envs[0].act_space, step)
         checkpoint = embodied.Checkpoint(
             logdir / 'checkpoint', keep=config.run.keep_checkpoints)
@@ -102,7 +107,8 @@ def make_envs(config, amount, seed):
 
 def make_logger(config, logdir, step):
     outputs = [
-        embodied.TerminalOutput(config.run.log_filter, config.run.steps),
+        embodied.TerminalOutput(
+            config.run.log_filter, config.run.steps * config.env.repeat),
         embodied.JSONLOutput(logdir),
         embodied.TensorBoardOutput(logdir),
     ]

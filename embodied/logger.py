@@ -78,7 +78,8 @@ class TerminalOutput:
     def __call__(self, summaries):
         step = max(s for s, _, _ in summaries)
         scalars = {n: float(v) for _, n, v in summaries if v.ndim == 0}
-        print(self._progress(step, scalars), flush=True)
+        if 'fps/env' in scalars:
+            print(self._progress(step, scalars), flush=True)
         shown = {
             k: v for k, v in scalars.items()
             if self._pattern.search(k) and not k.startswith('fps/')}

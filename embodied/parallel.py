@@ -6,11 +6,16 @@ has loaded TensorFlow.
 """
 
 import multiprocessing
+import pickle
 import traceback
 
 
 class EnvError(RuntimeError):
     """The environment process raised an exception or died."""
+
+    def __init__(self, message, original=None):
+        super().__init__(message)
+        self.original = original
 
 
 class ProcessEnv:
@@ -32,7 +37,13 @@ class ProcessEnv:
             target=_worker, args=(self._ctor, child), daemon=True)
         self._process.start()
         child.close()
-        self.obs_space, self.act_space = self._receive()
+        try:
+            self.obs_space, self.act_space = self._receive()
+        except EnvError as e:
+            self._terminate()
+            # Construction errors (unknown task, missing package) are the
+            # user's to fix: re-raise them as they are, not as a crash.
+            raise (e.original or e) from None
 
     def restart(self):
         self._terminate()
@@ -63,7 +74,8 @@ class ProcessEnv:
             raise EnvError(
                 f'environment process died (exit code {code})') from e
         if status == 'error':
-            raise EnvError(f'environment raised:\n{payload}')
+            original, text = payload
+            raise EnvError(f'environment raised:\n{text}', original)
         return payload
 
     def close(self):
@@ -93,11 +105,19 @@ def _worker(ctor, conn):
             conn.send(('ok', env.step(payload)))
     except (KeyboardInterrupt, EOFError):
         pass
-    except Exception:
+    except Exception as e:
         try:
-            conn.send(('error', traceback.format_exc()))
+            conn.send(('error', (_picklable(e), traceback.format_exc())))
         except (BrokenPipeError, OSError):
             pass
+
+
+def _picklable(error):
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return None
 
 
 class InProcessEnv:

@@ -26,10 +26,7 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
 
     def log_episode(episode, worker):
         keys = video_keys if should_video(step) else ()
-        metrics = episode_metrics(episode, keys)
-        print(f"Episode of {metrics['length']} steps, return "
-              f"{metrics['score']:.1f}.", flush=True)
-        logger.add(metrics, prefix='episode')
+        logger.add(episode_metrics(episode, keys), prefix='episode')
         logger.add(replay.stats, prefix='replay')
         logger.write()
 
@@ -68,7 +65,8 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
     print('Start training loop.')
     while step < run.steps:
-        driver(policy, steps=min(run.eval_every, run.save_every, run.steps))
+        period = min(run.eval_every, run.save_every)
+        driver(policy, steps=min(period, run.steps - int(step)))
         if should_eval(step) and run.eval_eps:
             _evaluate(eval_driver, eval_policy, logger, run.eval_eps, video_keys)
         if should_save(step):

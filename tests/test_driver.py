@@ -1,0 +1,81 @@
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import embodied
+
+TASK = 'dmc_cartpole_swingup'
+
+
+@pytest.fixture
+def envs():
+    envs = embodied.make_envs(TASK, 2, parallel='process', length=20,
+                              render=False)
+    yield envs
+    for env in envs:
+        env.close()
+
+
+def test_two_process_envs_with_random_agent(envs, tmp_path):
+    driver = embodied.Driver(envs)
+    agent = embodied.RandomAgent(driver.act_space)
+    replay = embodied.Replay(tmp_path, capacity=1000, chunk=10)
+    steps = []
+    driver.on_step(replay.add)
+    driver.on_step(lambda tran, worker: steps.append(worker))
+    episodes = driver.collect_episodes(agent.policy, 4)
+    assert len(episodes) >= 4 and sorted(set(steps)) == [0, 1]
+    for episode in episodes:
+        assert len(episode['reward']) == 21  # First step plus 20 actions.
+        assert episode['is_first'][0] and episode['is_last'][-1]
+        assert not episode['action'][0].any()  # Reset step has no action.
+        assert episode['action'].shape == (21, 1)
+    assert len(list(tmp_path.glob('*.npz'))) == len(episodes)
+    # The two workers got different seeds.
+    assert not np.allclose(episodes[0]['position'], episodes[1]['position'])
+
+
+def test_killed_env_process_is_restarted(envs, tmp_path):
+    logs = []
+    driver = embodied.Driver(envs, log=logs.append)
+    agent = embodied.RandomAgent(driver.act_space)
+    replay = embodied.Replay(tmp_path, capacity=1000, chunk=10)
+    driver.on_step(replay.add)
+    driver.on_restart(replay.drop)
+    driver(agent.policy, steps=10)
+    old_pid = envs[1].pid
+    os.kill(old_pid, signal.SIGKILL)
+    episodes = driver.collect_episodes(agent.policy, 3)
+    assert driver.restarts == 1 and envs[1].pid != old_pid
+    assert any('Environment 1 failed and is restarted' in m for m in logs)
+    # Every stored episode is complete: the broken one was dropped.
+    lengths = [int(p.stem.split('-')[-1]) for p in tmp_path.glob('*.npz')]
+    assert lengths and all(length == 21 for length in lengths)
+    assert all(len(ep['reward']) == 21 for ep in episodes)
+
+
+def test_env_that_keeps_failing_stops_the_run():
+    env = embodied.InProcessEnv(lambda: ExplodingEnv())
+    driver = embodied.Driver([env], max_restarts=2, log=lambda m: None)
+    agent = embodied.RandomAgent(driver.act_space)
+    with pytest.raises(RuntimeError, match='failed 3 times in a row'):
+        driver(agent.policy, steps=50)
+
+
+class ExplodingEnv(embodied.Env):
+    """Resets fine, raises on every real step."""
+
+    obs_space = {
+        'reward': embodied.Space(np.float32), 'is_first': embodied.Space(bool),
+        'is_last': embodied.Space(bool), 'is_terminal': embodied.Space(bool)}
+    act_space = {
+        'action': embodied.Space(np.float32, (1,), -1, 1),
+        'reset': embodied.Space(bool)}
+
+    def step(self, action):
+        if action['reset']:
+            return {'reward': np.float32(0), 'is_first': True,
+                    'is_last': False, 'is_terminal': False}
+        raise RuntimeError('boom')
