@@ -78,6 +78,8 @@ class TerminalOutput:
     def __call__(self, summaries):
         step = max(s for s, _, _ in summaries)
         scalars = {n: float(v) for _, n, v in summaries if v.ndim == 0}
+        if self._start_step is None:
+            self._start_step = step
         if 'fps/env' in scalars:
             print(self._progress(step, scalars), flush=True)
         shown = {
@@ -88,8 +90,6 @@ class TerminalOutput:
                   flush=True)
 
     def _progress(self, step, scalars):
-        if self._start_step is None:
-            self._start_step = step
         parts = [f'step {step:,}']
         if self._total:
             parts[0] += f'/{self._total:,} ({100 * step / self._total:.1f}%)'

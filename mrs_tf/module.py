@@ -34,7 +34,7 @@ class Module(tf.Module):
     """
 
     def get(self, name, ctor, *args, **kwargs):
-        """Returns the sub-module `name`, building it with ctor on first use."""
+        """Returns the sub-module `name`, built by ctor on first use."""
         if not hasattr(self, '_children'):
             self._children = {}
         if name not in self._children:

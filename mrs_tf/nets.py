@@ -40,8 +40,8 @@ def variance_scaling(scale=1.0, fan_in=1, fan_out=1):
 
 def scan(fn, inputs, start, unroll):
     """Applies carry = fn(carry, inputs[t]) over the leading (time) axis and
-    stacks the carries. unroll=True builds a Python loop (what Director
-    does; larger graph, faster XLA code), otherwise tf.scan."""
+    stacks the carries: a Python loop if unroll (Director's default, a
+    larger graph), otherwise tf.scan."""
     if not unroll:
         return tf.scan(fn, inputs, start)
     length = tf.nest.flatten(inputs)[0].shape[0]
@@ -269,6 +269,8 @@ class RSSM(Module):
         GRU's fused gate layer uses the same norm.
     """
 
+    STATE_KEYS = ('deter', 'logit', 'stoch')
+
     def __init__(
             self, deter=1024, stoch=32, classes=32, units=1024, act='elu',
             norm='layer', initial='learned', unroll=True):
@@ -303,9 +305,7 @@ class RSSM(Module):
 
     def observe(self, embed, action, is_first, state=None):
         """Posterior and prior states for a batch of sequences [B, T, ...]."""
-        if state is None:
-            state = self.initial(tf.shape(action)[0])
-        state = to_compute(state)
+        state = self._start(state, action)
         inputs = tuple(map(swap_batch_time, (action, embed, is_first)))
         step = lambda carry, inp: self.obs_step(carry[0], *inp)
         post, prior = scan(step, inputs, (state, state), self._unroll)
@@ -314,10 +314,9 @@ class RSSM(Module):
         return post, prior
 
     def imagine(self, action, state=None):
-        """Prior states for action sequences [B, T, A] from `state`."""
-        if state is None:
-            state = self.initial(tf.shape(action)[0])
-        state = to_compute(state)
+        """Prior states for action sequences [B, T, A] from `state` (extra
+        keys in it are ignored)."""
+        state = self._start(state, action)
         prior = scan(
             self.img_step, swap_batch_time(action), state, self._unroll)
         return tf.nest.map_structure(swap_batch_time, prior)
@@ -368,7 +367,14 @@ class RSSM(Module):
         No free nats (Director adapts the KL scale instead)."""
         sg = lambda state: tf.nest.map_structure(tf.stop_gradient, state)
         kl = lambda p, q: self.get_dist(p).kl_divergence(self.get_dist(q))
-        return balance * kl(sg(post), prior) + (1 - balance) * kl(post, sg(prior))
+        prior_loss = kl(sg(post), prior)
+        post_loss = kl(post, sg(prior))
+        return balance * prior_loss + (1 - balance) * post_loss
+
+    def _start(self, state, action):
+        if state is None:
+            return self.initial(tf.shape(action)[0])
+        return {key: to_compute(state[key]) for key in self.STATE_KEYS}
 
     def _gru_step(self, x, deter):
         gates = self._gru(tf.concat([deter, x], -1))
@@ -390,7 +396,6 @@ class RSSM(Module):
 
     def _flat_stoch(self, stoch):
         return flatten_trailing(stoch, stoch.shape.rank - 1)
-
 
 
 def select_keys(shapes, pattern, ranks, excluded):
@@ -481,7 +486,8 @@ class MultiEncoder(Module):
         batch_rank = data[key].shape.rank - len(shape)
         outputs = []
         if self.cnn_shapes:
-            images = [merge_batch(data[k], batch_rank) for k in self.cnn_shapes]
+            images = [
+                merge_batch(data[k], batch_rank) for k in self.cnn_shapes]
             outputs.append(self._cnn(to_compute(tf.concat(images, -1))))
         if self.mlp_shapes:
             vectors = [

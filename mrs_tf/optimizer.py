@@ -40,7 +40,8 @@ class Optimizer(tf.Module):
         self._scaling = compute_dtype() == tf.float16
         if self._scaling:
             self.loss_scale = tf.Variable(1e4, trainable=False)
-            self._finite_steps = tf.Variable(0, trainable=False, dtype=tf.int64)
+            self._finite_steps = tf.Variable(
+                0, trainable=False, dtype=tf.int64)
 
     def minimize(self, tape, loss, modules):
         """Takes one step on the gradient of the scalar float32 loss recorded
@@ -56,7 +57,8 @@ class Optimizer(tf.Module):
         grads = tape.gradient(loss, variables)
         for var, grad in zip(variables, grads):
             if grad is None:
-                raise RuntimeError(f'{self.name}: no gradient for {var.name}.')
+                raise RuntimeError(
+                    f'{self.name}: no gradient for {var.name} {var.shape}.')
         if self._scaling:
             grads = [grad / self.loss_scale for grad in grads]
             finite = tf.reduce_all(
@@ -71,7 +73,7 @@ class Optimizer(tf.Module):
             grads, _ = tf.clip_by_global_norm(grads, self._clip, norm)
         self._apply(variables, grads, finite)
         metrics[f'{self.name}_grad_norm'] = norm
-        metrics[f'{self.name}_grad_steps'] = self.steps
+        metrics[f'{self.name}_grad_steps'] = self.steps.read_value()
         return metrics
 
     def _variables(self, modules):
@@ -82,11 +84,13 @@ class Optimizer(tf.Module):
                 unique.setdefault(var.ref(), var)
         variables = list(unique.values())
         if not self._moments:
+            # Appending (not reassigning) lets a checkpoint restored before
+            # the first step fill these variables when they are created.
             with tf.init_scope():
-                self._moments = [
-                    (tf.Variable(tf.zeros_like(v), trainable=False),
-                     tf.Variable(tf.zeros_like(v), trainable=False))
-                    for v in variables]
+                for var in variables:
+                    self._moments.append((
+                        tf.Variable(tf.zeros_like(var), trainable=False),
+                        tf.Variable(tf.zeros_like(var), trainable=False)))
         assert len(variables) == len(self._moments), (
             f'{self.name}: the set of variables changed.')
         return variables
@@ -98,7 +102,7 @@ class Optimizer(tf.Module):
             tf.clip_by_value(self.loss_scale * factor, 1e-4, 1e4))
         count = tf.where(finite & ~grow, self._finite_steps + 1, 0)
         self._finite_steps.assign(count)
-        return self.loss_scale
+        return self.loss_scale.read_value()
 
     def _apply(self, variables, grads, finite):
         keep_if_overflow = lambda new, old: tf.where(finite, new, old)
