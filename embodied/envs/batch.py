@@ -1,4 +1,5 @@
 import functools
+import os
 import sys
 
 from ..parallel import InProcessEnv, ProcessEnv
@@ -14,6 +15,9 @@ def make_envs(task, amount, parallel='process', seed=0, **kwargs):
         raise ValueError(
             'env.parallel none cannot render in a process that imported '
             'TensorFlow (Mesa crashes); use env.parallel process or env.render False')
+    if parallel == 'none' and not kwargs.get('render', True):
+        # dm_control with an EGL backend aborts at exit beside TensorFlow.
+        os.environ['MUJOCO_GL'] = 'disable'
     runner = ProcessEnv if parallel == 'process' else InProcessEnv
     envs = []
     try:
