@@ -14,7 +14,7 @@ import embodied
 from embodied.envs import MissingDependencyError, UnknownTaskError
 
 ROOT = pathlib.Path(__file__).resolve().parent
-AGENTS = ('random',)
+AGENTS = ('mrs', 'random')
 SCRIPTS = ('train', 'eval_only')
 USER_ERRORS = (embodied.ConfigError, UnknownTaskError, MissingDependencyError)
 SUMMARY_KEYS = (
@@ -70,9 +70,9 @@ def run(config):
         logdir.mkdir(parents=True, exist_ok=True)
         config.save(logdir / 'config.yaml')
         step = embodied.Counter()
+        agent = make_agent(config, envs[0].obs_space, envs[0].act_space, step)
         logger = make_logger(config, logdir, step)
         cleanup.append(logger)
-        agent = make_agent(config, envs[0].obs_space, envs[0].act_space, step)
         checkpoint = embodied.Checkpoint(
             logdir / 'checkpoint', keep=config.run.keep_checkpoints)
         checkpoint.register('counter', step)
@@ -116,7 +116,13 @@ def make_logger(config, logdir, step):
 
 
 def make_agent(config, obs_space, act_space, step):
-    return embodied.RandomAgent(act_space, seed=config.seed)
+    if config.agent == 'random':
+        return embodied.RandomAgent(act_space, seed=config.seed)
+    from mrs_tf.agent import Agent, setup_tensorflow
+    platform, precision = setup_tensorflow(config)
+    print(f'TensorFlow on {platform}, float{precision}, '
+          f"XLA {'on' if config.tf.jit else 'off'}.")
+    return Agent(obs_space, act_space, step, config)
 
 
 if __name__ == '__main__':

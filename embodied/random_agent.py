@@ -17,6 +17,9 @@ class RandomAgent:
             for k, v in self._act_space.items()}
         return acts, state
 
+    def dataset(self, generator):
+        return generator()
+
     def train(self, batch, state=None):
         return state, {}
 

@@ -4,6 +4,7 @@ import collections
 import datetime
 import io
 import pathlib
+import threading
 import uuid
 import zipfile
 
@@ -34,7 +35,8 @@ class Replay:
         self._ongoing = collections.defaultdict(lambda: collections.defaultdict(list))
         self._episodes = collections.OrderedDict()
         self._steps = 0
-        self._loaded = 0
+        # The learner samples on a prefetch thread while the driver adds.
+        self._lock = threading.Lock()
 
     def __len__(self):
         return self._steps
@@ -66,6 +68,10 @@ class Replay:
         self._insert(name, episode)
 
     def _insert(self, name, episode):
+        with self._lock:
+            self._insert_unlocked(name, episode)
+
+    def _insert_unlocked(self, name, episode):
         self._episodes[name] = episode
         self._steps += len(episode['is_first'])
         while self._steps > self.capacity and len(self._episodes) > 1:
@@ -102,19 +108,23 @@ class Replay:
             return None
 
     def _sampleable_count(self):
-        return sum(
-            len(ep['is_first']) >= self.chunk for ep in self._episodes.values())
+        with self._lock:
+            return sum(
+                len(ep['is_first']) >= self.chunk
+                for ep in self._episodes.values())
 
     def sample(self, batch_size):
-        names = [
-            name for name, ep in self._episodes.items()
-            if len(ep['is_first']) >= self.chunk]
+        with self._lock:
+            names = [
+                name for name, ep in self._episodes.items()
+                if len(ep['is_first']) >= self.chunk]
+            episodes = [self._episodes[name] for name in names]
         if not names:
             raise RuntimeError(
                 f'replay has no episode of at least {self.chunk} steps '
                 f'({len(self._episodes)} shorter ones); lower replay.chunk or '
                 'raise env.length')
-        chunks = [self._chunk(self._episodes[names[i]])
+        chunks = [self._chunk(episodes[i])
                   for i in self._rng.integers(0, len(names), batch_size)]
         return {k: np.stack([c[k] for c in chunks]) for k in chunks[0]}
 

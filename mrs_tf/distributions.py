@@ -11,11 +11,6 @@ from tensorflow_probability import distributions as tfd
 from .symlog import symexp, symlog
 
 
-def _as_shape(sample_shape):
-    value = tf.get_static_value(tf.convert_to_tensor(sample_shape, tf.int32))
-    return tuple(int(x) for x in np.reshape(value, [-1]))
-
-
 class OneHotDist(tfd.OneHotCategorical):
     """Categorical over the last axis whose samples are one-hot vectors that
     pass straight-through gradients to the class probabilities.
@@ -38,14 +33,14 @@ class OneHotDist(tfd.OneHotCategorical):
     def _parameter_properties(cls, dtype, num_classes=None):
         return super()._parameter_properties(dtype)
 
-    def sample(self, sample_shape=(), seed=None):
-        sample_shape = _as_shape(sample_shape)
+    def _sample_n(self, n, seed=None):
         logits = self.logits_parameter()
-        shape = tuple(logits.shape)
-        flat = tf.reshape(logits, [-1, shape[-1]])
-        indices = tf.random.categorical(flat, int(np.prod(sample_shape)))
-        sample = tf.one_hot(tf.transpose(indices), shape[-1], dtype=self.dtype)
-        sample = tf.reshape(sample, sample_shape + shape)
+        classes = logits.shape[-1]
+        flat = tf.reshape(logits, [-1, classes])
+        indices = tf.random.categorical(flat, n)
+        sample = tf.one_hot(tf.transpose(indices), classes, dtype=self.dtype)
+        sample = tf.reshape(
+            sample, tf.concat([[n], tf.shape(logits)], 0))
         probs = self.probs_parameter()
         return tf.stop_gradient(sample) + probs - tf.stop_gradient(probs)
 

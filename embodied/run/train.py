@@ -42,7 +42,7 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
           f'from {replay.directory}).')
     _prefill(driver, replay, config)
 
-    batches = replay.dataset(config.batch_size)
+    batches = agent.dataset(lambda: replay.dataset(config.batch_size))
     state = [None]
     metrics = collections.defaultdict(list)
     counts = {'train': 0, 'time': time.time()}
@@ -72,7 +72,7 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
         if should_save(step):
             checkpoint.save(step)
     checkpoint.save(step)
-    logger.write(fps=True)
+    logger.write()
 
 
 def _prefill(driver, replay, config):

@@ -1,0 +1,159 @@
+"""The agent the runtime drives: policy(), train(), report(), save/load.
+
+policy, train and report run as tf.functions, XLA-compiled when tf.jit is
+on. Inputs and outputs are numpy; nothing else of TensorFlow leaks out.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from .hierarchy import Hierarchy
+from .module import compute_dtype, set_precision
+from .world_model import WorldModel
+
+MODES = ('train', 'eval')
+
+
+class Agent(tf.Module):
+
+    def __init__(self, obs_space, act_space, step, config):
+        super().__init__(name='agent')
+        self.config = config
+        self.obs_space = {
+            k: v for k, v in obs_space.items() if not k.startswith('log_')}
+        self.act_space = act_space['action']
+        self.step = step
+        self.wm = WorldModel(self.obs_space, config)
+        self.hierarchy = Hierarchy(self.wm, self.act_space, config)
+        compile = lambda fn: tf.function(fn, jit_compile=config.tf.jit)
+        self._policy_fns = {
+            mode: compile(lambda obs, state, mode=mode:
+                          self._policy(obs, state, mode))
+            for mode in MODES}
+        self._train_fn = compile(self._train)
+        self._report_fn = compile(self._report)
+        self._checkpoint = tf.train.Checkpoint(agent=self)
+
+    def policy(self, obs, state=None, mode='train'):
+        obs = {k: v for k, v in obs.items() if k in self.obs_space}
+        if state is None:
+            state = self._initial_policy_state(len(obs['is_first']))
+        outs, state = self._policy_fns[mode](obs, state)
+        return {k: v.numpy() for k, v in outs.items()}, state
+
+    def train(self, data, state=None):
+        metrics = self._train_fn(self._inputs(data))
+        return state, {k: v.numpy() for k, v in metrics.items()}
+
+    def report(self, data):
+        report = self._report_fn(self._inputs(data))
+        return {k: v.numpy() for k, v in report.items()}
+
+    def dataset(self, generator):
+        """Batches from `generator()` as tensors, prepared ahead of time on a
+        background thread so the learner does not wait for replay."""
+        example = next(generator())
+        signature = {
+            k: tf.TensorSpec(v.shape, v.dtype) for k, v in example.items()
+            if k in self.obs_space or k == 'action'}
+        dataset = tf.data.Dataset.from_generator(
+            lambda: ({k: b[k] for k in signature} for b in generator()),
+            output_signature=signature)
+        return iter(dataset.prefetch(2))
+
+    def save(self, directory):
+        self._checkpoint.write(str(directory / 'variables'))
+
+    def load(self, directory):
+        self._checkpoint.read(str(directory / 'variables')).expect_partial()
+
+    def _inputs(self, data):
+        return {
+            k: tf.convert_to_tensor(v) for k, v in data.items()
+            if k in self.obs_space or k == 'action'}
+
+    def _initial_policy_state(self, batch_size):
+        rssm = self.config.rssm
+        stoch = [batch_size, rssm.stoch, rssm.classes]
+        latent = {
+            'deter': tf.zeros([batch_size, rssm.deter], compute_dtype()),
+            'logit': tf.zeros(stoch, compute_dtype()),
+            'stoch': tf.zeros(stoch, compute_dtype())}
+        action = tf.zeros((batch_size,) + self.act_space.shape, tf.float32)
+        return latent, self.hierarchy.initial(batch_size), action
+
+    def _policy(self, obs, state, mode):
+        latent, carry, action = state
+        obs = self.preprocess(obs)
+        first = obs['is_first'] > 0
+        initial = self.hierarchy.initial(tf.shape(first)[0])
+        carry = {k: _where(first, initial[k], v) for k, v in carry.items()}
+        embed = self.wm.encoder(obs)
+        latent, _ = self.wm.rssm.obs_step(
+            latent, action, embed, obs['is_first'])
+        dist, carry = self.hierarchy.policy(latent, carry)
+        action = dist.mode() if mode == 'eval' else dist.sample()
+        _, choice = self.hierarchy.manager.actor.unpack(carry['skill'])
+        outs = {'action': action, 'log_choice': tf.argmax(choice, -1)}
+        return outs, (latent, carry, action)
+
+    def _train(self, data):
+        data = self.preprocess(data)
+        post, metrics = self.wm.train(data)
+        flatten = lambda x: tf.reshape(x, [-1] + x.shape[2:].as_list())
+        start = {k: flatten(tf.stop_gradient(v)) for k, v in post.items()}
+        start['is_terminal'] = flatten(data['is_terminal'])
+        _, mets = self.hierarchy.train(start, post['deter'])
+        metrics.update(mets)
+        return metrics
+
+    def _report(self, data):
+        data = self.preprocess(data)
+        report = self.wm.report(data)
+        if self.wm.heads['decoder'].cnn_shapes:
+            post, _ = self.wm.rssm.observe(
+                self.wm.encoder(data), data['action'], data['is_first'])
+            latent = {k: v[:, -1] for k, v in post.items()}
+            for key, rows in self.hierarchy.goal_images(latent, 4).items():
+                report[f'goals_{key}'] = tf.concat(tf.unstack(rows), 0)
+        return report
+
+    def preprocess(self, obs):
+        out = {}
+        for key, value in obs.items():
+            if value.dtype == tf.uint8 and value.shape.rank >= 3:
+                out[key] = tf.cast(value, compute_dtype()) / 255.0
+            else:
+                out[key] = tf.cast(value, tf.float32)
+        out['cont'] = 1.0 - out['is_terminal']
+        return out
+
+
+def setup_tensorflow(config):
+    """Chooses the device (tf.platform auto|cpu|gpu), the precision and the
+    seeds. Must run before anything else initialises TensorFlow."""
+    gpus = tf.config.list_physical_devices('GPU')
+    platform = config.tf.platform
+    if platform == 'auto':
+        platform = 'gpu' if gpus else 'cpu'
+    if platform == 'gpu' and not gpus:
+        raise ValueError('tf.platform is gpu but TensorFlow sees no GPU')
+    if platform == 'cpu':
+        tf.config.set_visible_devices([], 'GPU')
+    for gpu in gpus if platform == 'gpu' else []:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    precision = config.tf.precision
+    if platform == 'cpu' and precision == 16:
+        print('Using float32 on the CPU (tf.precision 16 is for GPUs).')
+        precision = 32
+    set_precision(precision)
+    if config.tf.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tf.random.set_seed(config.seed)
+    np.random.seed(config.seed)
+    return platform, precision
+
+
+def _where(condition, x, y):
+    condition = tf.reshape(condition, [-1] + [1] * (x.shape.rank - 1))
+    return tf.where(condition, x, y)

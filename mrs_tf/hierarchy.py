@@ -1,0 +1,136 @@
+"""Director's hierarchy with MRS's goal space: every K steps the manager
+proposes one goal per skill module and chooses one; the worker pursues it
+for K steps. Worker and manager are trained jointly on one imagined
+trajectory, split into K-step pieces for the worker and abstracted to one
+step per K for the manager."""
+
+import tensorflow as tf
+
+from . import trajectory
+from .actor_critic import ActorCritic
+from .meta_controller import MetaController
+from .module import Module
+from .skills import INF, SkillModules
+from .worker import WorkerActor
+
+sg = lambda x: tf.nest.map_structure(tf.stop_gradient, x)
+REWARD_KEYS = {
+    'extr': 'reward_extr', 'expl': 'reward_expl', 'goal': 'reward_goal'}
+
+
+class Hierarchy(Module):
+
+    def __init__(self, wm, act_space, config):
+        self.wm = wm
+        self.config = config
+        self.duration = config.skill_duration
+        self.skills = SkillModules(
+            config.mrs.skills, config.skill_shape, config.rssm.deter, config)
+        self.manager = ActorCritic(
+            MetaController(len(self.skills.skills), config.skill_shape, config),
+            REWARD_KEYS, config.manager_rews, config)
+        self.worker = ActorCritic(
+            WorkerActor(act_space, config), REWARD_KEYS, config.worker_rews,
+            config.update({'critic.inputs': config.worker_inputs}))
+
+    def initial(self, batch_size):
+        goal_size = self.config.rssm.deter
+        return {
+            'step': tf.zeros([batch_size], tf.int32),
+            'skill': tf.zeros(
+                [batch_size, self.manager.actor.action_size], tf.float32),
+            'goal': tf.zeros([batch_size, goal_size], tf.float32),
+        }
+
+    def policy(self, latent, carry, update=None):
+        """The worker's action distribution and the new carry. A new goal is
+        chosen where carry['step'] is a multiple of K, or, in imagination,
+        where the static flag `update` says so."""
+        if update is False:
+            new = carry
+        else:
+            new = self._propose(latent)
+            if update is None:
+                switch = carry['step'] % self.duration == 0
+                new = {k: _where(switch, new[k], carry[k]) for k in new}
+        carry = {'step': carry['step'] + 1, **new}
+        dist = self.worker.actor(sg({**latent, 'goal': carry['goal']}))
+        return dist, carry
+
+    def _propose(self, latent):
+        meta = self.manager.actor
+        skills, choice = meta.sample(sg(latent))
+        context = tf.cast(latent['deter'], tf.float32)
+        goals = self.skills.decode_all(skills, context)
+        goal = tf.einsum('bn,bnd->bd', choice, goals)
+        return sg({'skill': meta.pack(skills, choice), 'goal': goal})
+
+    def train(self, start, feat):
+        """Skill modules on replay states `feat` [B, T, D], then worker and
+        manager on a trajectory imagined from the start states [N, ...]."""
+        metrics = self.skills.train(feat)
+        with tf.GradientTape(persistent=True) as tape:
+            traj = self.imagine(start)
+            worker_traj = trajectory.split_traj(
+                traj, self.duration, self.config.discount)
+            manager_traj = trajectory.abstract_traj(
+                traj, self.duration, self.config.discount)
+        mets = self.worker.update(worker_traj, tape)
+        metrics.update({f'worker_{k}': v for k, v in mets.items()})
+        mets = self.manager.update(manager_traj, tape)
+        metrics.update({f'manager_{k}': v for k, v in mets.items()})
+        metrics.update(self._choice_metrics(traj['skill'][0], 'imag_choice'))
+        return traj, metrics
+
+    def imagine(self, start):
+        def policy(state, carry, t):
+            dist, carry = self.policy(state, carry, t % self.duration == 0)
+            return dist.sample(), carry
+        initial = self.initial(tf.shape(start['deter'])[0])
+        traj = self.wm.imagine(
+            policy, start, self.config.imag_horizon, initial)
+        traj['reward_extr'] = self.wm.heads['reward'](traj).mean()[1:]
+        traj['reward_expl'] = self.exploration_reward(traj)
+        traj['reward_goal'] = trajectory.goal_reward_cosine_max(
+            tf.cast(traj['deter'], tf.float32), traj['goal'])
+        return traj
+
+    def exploration_reward(self, traj):
+        """Eq. 6: how badly the best finite skill module explains the move
+        from the start state to each later state; 'vanilla' uses the inf
+        module's reconstruction error (Director)."""
+        feat = tf.cast(traj['deter'], tf.float32)
+        start = tf.repeat(feat[:1], feat.shape[0], 0)
+        if self.config.mrs.expl_reward == 'vanilla':
+            error = self.skills.reconstruction_error(INF, feat, start)
+        else:
+            error = tf.reduce_min(tf.stack([
+                self.skills.reconstruction_error(l, feat, start)
+                for l in self.skills.lengths]), 0)
+        return error[1:]
+
+    def _choice_metrics(self, skill, prefix):
+        _, choice = self.manager.actor.unpack(skill)
+        freq = tf.reduce_mean(choice, 0)
+        return {
+            f'{prefix}_{name}': freq[i]
+            for i, name in enumerate(self.skills.skills)}
+
+    def goal_images(self, latent, count):
+        """Current frame and the decoded candidate goal of every resolution
+        for `count` states: {key: [count, H, W * (N + 1), C]}."""
+        latent = {k: v[:count] for k, v in latent.items()}
+        skills, _ = self.manager.actor.sample(latent)
+        goals = self.skills.decode_all(
+            skills, tf.cast(latent['deter'], tf.float32))
+        frames = [self.wm.decode_images(latent)]
+        for i in range(goals.shape[1]):
+            deter = goals[:, i]
+            stoch = self.wm.rssm.get_stoch(deter)
+            frames.append(self.wm.decode_images({'deter': deter, 'stoch': stoch}))
+        return {k: tf.concat([f[k] for f in frames], 2) for k in frames[0]}
+
+
+def _where(condition, x, y):
+    condition = tf.reshape(condition, [-1] + [1] * (x.shape.rank - 1))
+    return tf.where(condition, x, y)

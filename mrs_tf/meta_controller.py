@@ -1,0 +1,98 @@
+"""The manager of MRS (paper Sec. 4.3): one trunk, one skill head per
+resolution and one choice head. Its action packs the sampled skill of
+every head and the one-hot choice into one vector."""
+
+import numpy as np
+import tensorflow as tf
+
+from . import nets
+from .autoadapt import AutoAdapt
+from .module import Module
+from .worker import normalized_entropy
+
+sg = lambda x: tf.nest.map_structure(tf.stop_gradient, x)
+
+
+class MetaController(Module):
+    """pi(z_1..z_N, c | s) = prod_i pi_i(z_i | s) * pi_c(c | s).
+
+    With a single resolution (Director) there is no choice head: the one
+    head is always chosen and contributes nothing else.
+    """
+
+    def __init__(self, num_heads, skill_shape, config):
+        actor = dict(config.actor)
+        self.num_heads = num_heads
+        self.skill_shape = tuple(skill_shape)
+        self.trunk = nets.MLP(
+            None, actor['layers'], actor['units'], inputs=actor['inputs'],
+            act=actor['act'], norm=actor['norm'])
+        head = dict(dist='onehot', outscale=actor['outscale'],
+                    unimix=actor['unimix'])
+        self.heads = [
+            nets.DistHead(self.skill_shape, **head) for _ in range(num_heads)]
+        self.choice = nets.DistHead((num_heads,), **head) \
+            if num_heads > 1 else None
+        actent = {**dict(config.actent), 'target': config.manager_actent}
+        self.head_entropies = [
+            AutoAdapt(self.skill_shape[:-1], **actent, inverse=True)
+            for _ in range(num_heads)]
+        self.choice_entropy = AutoAdapt((), **actent, inverse=True) \
+            if num_heads > 1 else None
+
+    @property
+    def action_size(self):
+        return self.num_heads * int(np.prod(self.skill_shape)) + self.num_heads
+
+    def __call__(self, state):
+        """(skill dists [N heads], choice dist or None)."""
+        x = self.trunk(state)
+        choice = self.choice(x) if self.choice else None
+        return [head(x) for head in self.heads], choice
+
+    def sample(self, state):
+        """(skills [B, N, *skill_shape], one-hot choice [B, N])."""
+        heads, choice = self(state)
+        skills = tf.stack([dist.sample() for dist in heads], 1)
+        if choice is None:
+            return skills, tf.ones(tf.shape(skills)[:2], tf.float32)
+        return skills, choice.sample()
+
+    def pack(self, skills, choice):
+        flat = tf.reshape(skills, [tf.shape(skills)[0], -1])
+        return tf.concat([flat, choice], -1)
+
+    def unpack(self, action):
+        size = self.num_heads * int(np.prod(self.skill_shape))
+        skills = nets.reshape_last(
+            action[..., :size], (self.num_heads,) + self.skill_shape)
+        return skills, action[..., size:]
+
+    def log_prob(self, heads, choice, action):
+        """sum_i c_i log pi_i(z_i | s) + log pi_c(c | s): a head that was not
+        chosen gets no policy gradient from this step."""
+        skills, chosen = self.unpack(action)
+        logp = tf.add_n([
+            chosen[..., i] * dist.log_prob(skills[..., i, :, :])
+            for i, dist in enumerate(heads)])
+        if choice is not None:
+            logp += choice.log_prob(chosen)
+        return logp
+
+    def loss(self, traj, advantage):
+        """REINFORCE with the paper's Eq. 5 log-probability, plus one
+        adaptive entropy bonus per skill head and one for the choice."""
+        heads, choice = self(sg(traj))
+        logp = self.log_prob(heads, choice, sg(traj['action']))[:-1]
+        loss = -logp * sg(advantage)
+        metrics = {}
+        for i, (dist, adapt) in enumerate(zip(heads, self.head_entropies)):
+            bonus, mets = adapt(normalized_entropy(dist)[:-1])
+            loss += tf.reduce_sum(bonus, -1)
+            metrics.update({f'head{i}_actent_{k}': v for k, v in mets.items()})
+        if choice is not None:
+            entropy = choice.entropy()[:-1] / np.log(self.num_heads)
+            bonus, mets = self.choice_entropy(entropy)
+            loss += bonus
+            metrics.update({f'choice_actent_{k}': v for k, v in mets.items()})
+        return loss, metrics

@@ -1,0 +1,119 @@
+"""DreamerV2 world model as Director uses it: RSSM, encoder, decoder,
+reward and continuation heads, trained on replay sequences."""
+
+import tensorflow as tf
+
+from . import nets
+from .autoadapt import AutoAdapt
+from .module import Module
+from .optimizer import Optimizer
+
+
+class WorldModel(Module):
+
+    def __init__(self, obs_space, config):
+        shapes = {
+            k: tuple(v.shape) for k, v in obs_space.items()
+            if not k.startswith('log_')}
+        self.config = config
+        self.rssm = nets.RSSM(**config.rssm)
+        self.encoder = nets.MultiEncoder(shapes, **config.encoder)
+        self.heads = {
+            'decoder': nets.MultiDecoder(shapes, **config.decoder),
+            'reward': nets.MLP((), **config.reward_head),
+            'cont': nets.MLP((), **config.cont_head),
+        }
+        self.opt = Optimizer('model', **config.model_opt)
+        self.wmkl = AutoAdapt((), **config.wmkl)
+
+    def train(self, data):
+        """One optimizer step on a batch [B, T]; returns the posterior
+        states (before the step) and metrics."""
+        with tf.GradientTape() as tape:
+            loss, post, metrics = self.loss(data, training=True)
+        modules = [self.encoder, self.rssm, *self.heads.values()]
+        metrics.update(self.opt.minimize(tape, loss, modules))
+        return post, metrics
+
+    def loss(self, data, training=False):
+        embed = self.encoder(data)
+        post, prior = self.rssm.observe(
+            embed, data['action'], data['is_first'])
+        dists = {}
+        for name, head in self.heads.items():
+            out = head(post)
+            dists.update(out if isinstance(out, dict) else {name: out})
+        kl = self.rssm.kl_loss(post, prior, self.config.wmkl_balance)
+        kl, mets = self.wmkl(kl, update=training)
+        metrics = {f'wmkl_{k}': v for k, v in mets.items()}
+        losses = {'kl': kl}
+        for key, dist in dists.items():
+            losses[key] = -dist.log_prob(tf.cast(data[key], tf.float32))
+        scales = self.config.loss_scales
+        model_loss = tf.add_n([
+            loss * (scales[key] if key in scales else 1.0)
+            for key, loss in losses.items()])
+        for key, loss in losses.items():
+            metrics[f'{key}_loss_mean'] = tf.reduce_mean(loss)
+            metrics[f'{key}_loss_std'] = tf.math.reduce_std(loss)
+        metrics['model_loss_mean'] = tf.reduce_mean(model_loss)
+        metrics['prior_ent'] = tf.reduce_mean(
+            self.rssm.get_dist(prior).entropy())
+        metrics['post_ent'] = tf.reduce_mean(
+            self.rssm.get_dist(post).entropy())
+        return tf.reduce_mean(model_loss), post, metrics
+
+    def imagine(self, policy, start, horizon, carry):
+        """Rolls out `policy(state, carry, t) -> (action, carry)` for
+        `horizon` steps from the start states [N, ...]; returns the
+        trajectory [horizon + 1, N, ...] with cont and weight."""
+        first_cont = 1.0 - tf.cast(start['is_terminal'], tf.float32)
+        state = {k: start[k] for k in self.rssm.STATE_KEYS}
+        action, carry = policy(state, carry, 0)
+        steps = [{**state, **carry, 'action': action}]
+        for t in range(1, horizon + 1):
+            state = self.rssm.img_step(state, action)
+            action, carry = policy(state, carry, t)
+            steps.append({**state, **carry, 'action': action})
+        traj = {k: tf.stack([s[k] for s in steps], 0) for k in steps[0]}
+        cont = self.heads['cont'](traj).mean()
+        traj['cont'] = tf.concat([first_cont[None], cont[1:]], 0)
+        discount = self.config.discount
+        traj['weight'] = tf.math.cumprod(discount * traj['cont']) / discount
+        return traj
+
+    def decode_images(self, state):
+        """Image predictions {key: [..., H, W, C]} of model states."""
+        decoder = self.heads['decoder']
+        out = decoder(state)
+        return {k: out[k].mode() for k in decoder.cnn_shapes}
+
+    def report(self, data, context=5, count=6):
+        """Reconstructions for `context` steps, then open-loop predictions
+        from the data's actions, as videos [T, H, W * count, C]: truth,
+        model and error stacked vertically."""
+        report = {}
+        if not self.heads['decoder'].cnn_shapes:
+            return report
+        data = {k: v[:count] for k, v in data.items()}
+        post, _ = self.rssm.observe(
+            self.encoder({k: v[:, :context] for k, v in data.items()}),
+            data['action'][:, :context], data['is_first'][:, :context])
+        start = {k: v[:, -1] for k, v in post.items()}
+        recon = self.decode_images(post)
+        openl = self.decode_images(
+            self.rssm.imagine(data['action'][:, context:], start))
+        for key in recon:
+            truth = tf.cast(data[key], tf.float32)
+            model = tf.concat([recon[key], openl[key]], 1)
+            error = (model - truth + 1) / 2
+            report[f'openl_{key}'] = video_grid(
+                tf.concat([truth, model, error], 2))
+        return report
+
+
+def video_grid(video):
+    """[B, T, H, W, C] -> [T, H, B * W, C]."""
+    batch, time, height, width, channels = video.shape
+    video = tf.transpose(video, [1, 2, 0, 3, 4])
+    return tf.reshape(video, [time, height, batch * width, channels])
