@@ -43,11 +43,36 @@ def parse_config(argv):
         raise embodied.ConfigError(
             f"run.script must be one of {', '.join(SCRIPTS)}, "
             f"got {config.run.script!r}")
+    check_agent_config(config)
     if not config.logdir:
         names, _ = embodied.flags.parse_argv(argv)
         tag = '-'.join([config.task] + names + [f'seed{config.seed}'])
         config = config.update(logdir=str(ROOT / 'logdir' / tag))
     return config
+
+
+def check_agent_config(config):
+    skills = config.mrs.skills
+    finite = [s for s in skills if s != 'inf']
+    problems = []
+    if any(not isinstance(s, int) or s < 1 for s in finite):
+        problems.append(f"mrs.skills takes positive step counts and 'inf', got {skills}")
+    elif finite and max(finite) >= config.replay.chunk:
+        problems.append(
+            f'the longest skill ({max(finite)} steps) needs replay.chunk > '
+            f'{max(finite)}, got {config.replay.chunk}')
+    if config.mrs.expl_reward not in ('min_recon', 'vanilla'):
+        problems.append(f"mrs.expl_reward must be min_recon or vanilla, got {config.mrs.expl_reward!r}")
+    elif config.mrs.expl_reward == 'min_recon' and not finite:
+        problems.append('mrs.expl_reward min_recon needs a finite skill in mrs.skills')
+    elif config.mrs.expl_reward == 'vanilla' and 'inf' not in skills:
+        problems.append('mrs.expl_reward vanilla needs the inf skill in mrs.skills')
+    if config.imag_horizon % config.skill_duration:
+        problems.append(
+            f'imag_horizon ({config.imag_horizon}) must be a multiple of '
+            f'skill_duration ({config.skill_duration})')
+    if problems:
+        raise embodied.ConfigError('; '.join(problems))
 
 
 def print_summary(config):

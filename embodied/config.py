@@ -169,12 +169,14 @@ def _coerce(key, value, default):
 
 
 def _coerce_list(key, values, default):
+    """Elements keep the types of the default's elements; a list with
+    strings in its default (e.g. [8, 16, inf]) takes any scalars."""
     allowed = {type(x) for x in default}
     result = []
     for value in values:
-        if isinstance(value, str) and str not in allowed:
+        if isinstance(value, str):
             value = parse_scalar(value)
-        if allowed and type(value) not in allowed:
+        if allowed and str not in allowed and type(value) not in allowed:
             if float in allowed and isinstance(value, int):
                 value = float(value)
             else:
@@ -193,11 +195,10 @@ def parse_scalar(text):
         return text.lower() == 'true'
     if text.lower() in ('none', 'null'):
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    if re.fullmatch(r'[-+]?\d+', text):
+        return int(text)
+    if re.fullmatch(r'[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?', text):
+        return float(text)
     return text
 
 

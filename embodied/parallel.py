@@ -6,6 +6,7 @@ has loaded TensorFlow.
 """
 
 import multiprocessing
+import os
 import pickle
 import traceback
 
@@ -101,7 +102,9 @@ def _worker(ctor, conn):
             method, payload = conn.recv()
             if method == 'close':
                 env.close()
-                return
+                conn.close()
+                # Skip interpreter teardown: Mesa's EGL can crash in it.
+                os._exit(0)
             conn.send(('ok', env.step(payload)))
     except (KeyboardInterrupt, EOFError):
         pass

@@ -47,7 +47,7 @@ class Hierarchy(Module):
         chosen where carry['step'] is a multiple of K, or, in imagination,
         where the static flag `update` says so."""
         if update is False:
-            new = carry
+            new = {k: carry[k] for k in ('skill', 'goal')}
         else:
             new = self._propose(latent)
             if update is None:

@@ -116,3 +116,11 @@ def test_train_py_bad_input_exits_2_with_one_line(argv, message):
     assert message in result.stderr
     assert 'Traceback' not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_mixed_lists_keep_numbers_and_strings():
+    config = embodied.load_config(
+        PRESETS, ['--configs', 'director', '--mrs.skills', '8', '16', 'inf'])
+    assert config.mrs.skills == (8, 16, 'inf')
+    config = embodied.load_config(PRESETS, ['--configs', 'director'])
+    assert config.mrs.skills == ('inf',)

@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, build_agent
+
+
+def policy_batch(batch, env_count=2):
+    return {k: v[:env_count, 0] for k, v in batch.items() if k != 'action'}
+
+
+def check_train_and_policy(agent, replay, config):
+    batch = replay.sample(config.batch_size)
+    _, metrics = agent.train(batch)
+    assert metrics and all(np.isfinite(v).all() for v in metrics.values()), {
+        k: v for k, v in metrics.items() if not np.isfinite(v).all()}
+    for key in ('model_loss', 'skills_loss', 'worker_actor_loss',
+                'manager_actor_loss', 'manager_extr_critic_loss',
+                'worker_goal_critic_loss'):
+        assert key in metrics
+    obs = policy_batch(batch)
+    acts, state = agent.policy(obs, None, mode='train')
+    assert acts["action"].shape == (2,) + agent.act_space.shape
+    assert np.abs(acts['action']).max() <= 1.0
+    acts, state = agent.policy(obs, state, mode='eval')
+    assert acts["action"].shape == (2,) + agent.act_space.shape
+    assert set(acts['log_choice']) <= set(range(len(config.mrs.skills)))
+    return metrics
+
+
+def test_train_and_policy_step_vision(vision_agent, vision_data):
+    _, _, replay, config = vision_data
+    metrics = check_train_and_policy(vision_agent, replay, config)
+    assert 'image_loss_mean' in metrics
+
+
+def test_train_and_policy_step_proprio_with_xla(proprio_xla_agent, proprio_data):
+    _, _, replay, config = proprio_data
+    metrics = check_train_and_policy(proprio_xla_agent, replay, config)
+    assert 'position_loss_mean' in metrics and 'image_loss_mean' not in metrics
+    # Only XLA-compiled functions have an HLO module to show.
+    inputs = proprio_xla_agent._inputs(replay.sample(config.batch_size))
+    hlo = proprio_xla_agent._train_fn.experimental_get_compiler_ir(inputs)(
+        stage='hlo')
+    assert 'HloModule' in hlo
+
+
+def test_report_videos(vision_agent, vision_data):
+    _, _, replay, config = vision_data
+    report = vision_agent.report(replay.sample(config.batch_size))
+    video = report['openl_image']
+    assert video.ndim == 4 and video.shape[1] == 3 * 64
+    goals = report['goals_image']
+    rows = min(4, config.batch_size)
+    assert goals.shape == (rows * 64, (len(config.mrs.skills) + 1) * 64, 3)
+
+
+def test_same_seed_gives_identical_losses(proprio_data):
+    obs_space, act_space, replay, config = proprio_data
+    batches = [replay.sample(config.batch_size) for _ in range(3)]
+    runs = []
+    for _ in range(2):
+        agent = build_agent(obs_space, act_space, config)
+        runs.append([agent.train(batch)[1] for batch in batches])
+    for first, second in zip(*runs):
+        for key in ('model_loss', 'skills_loss', 'worker_actor_loss',
+                    'manager_actor_loss'):
+            assert first[key] == second[key], key
+
+
+def test_world_model_learns_on_a_fixed_batch(vision_agent, vision_data):
+    _, _, replay, config = vision_data
+    batch = replay.sample(config.batch_size)
+    losses = [vision_agent.train(batch)[1]['image_loss_mean']
+              for _ in range(200)]
+    assert np.mean(losses[-5:]) <= 0.5 * losses[0], (losses[0], losses[-5:])
+
+
+def inspect(*presets):
+    result = subprocess.run(
+        [sys.executable, '-m', 'mrs_tf.inspect', '--configs', *presets],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout[result.stdout.index('{'):])
+
+
+@pytest.mark.parametrize('env', ['dmc_vision', 'dmc_proprio'])
+def test_director_parameter_counts_equal_upstream(env):
+    golden = json.loads((ROOT / 'tests/data/param_counts.json').read_text())
+    counts = inspect(env, 'director')
+    for key, value in golden[env].items():
+        if key.startswith(('wm/', 'hier/')):
+            assert counts[key] == value, key
+    assert counts['total'] == golden[env]['sum_optimized_excl_slow_targets']
