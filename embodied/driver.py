@@ -68,10 +68,10 @@ class Driver:
 
     def _step(self, policy, step, episode):
         acts, self._state = policy(self._obs, self._state)
-        acts = self._mask_resets(acts)
+        acts, logs = self._mask_resets(acts)
         results = self._step_envs(acts)
         self._obs = {k: np.stack([r[k] for r in results]) for k in results[0]}
-        transitions = {**self._obs, **acts}
+        transitions = {**self._obs, **acts, **logs}
         for i in range(len(self._envs)):
             tran = {k: v[i] for k, v in transitions.items()}
             if tran['is_first']:
@@ -90,14 +90,17 @@ class Driver:
         return step, episode
 
     def _mask_resets(self, acts):
+        """Actions for the environments (zero where an episode restarts) and
+        the policy's `log_*` outputs, which are recorded but not sent."""
         done = self._obs['is_last']
+        logs = {k: np.asarray(v) for k, v in acts.items() if k.startswith('log_')}
         acts = {
             k: np.asarray(v, self._act_space[k].dtype)
             for k, v in acts.items() if k in self._act_space}
-        for key, value in acts.items():
+        for value in acts.values():
             value[done] = 0
         acts['reset'] = done.copy()
-        return acts
+        return acts, logs
 
     def _step_envs(self, acts):
         pending = []

@@ -94,7 +94,7 @@ class Agent(tf.Module):
         dist, carry = self.hierarchy.policy(latent, carry)
         action = dist.mode() if mode == 'eval' else dist.sample()
         _, choice = self.hierarchy.manager.actor.unpack(carry['skill'])
-        outs = {'action': action, 'log_choice': tf.argmax(choice, -1)}
+        outs = {'action': action, 'log_choice': choice}
         return outs, (latent, carry, action)
 
     def _train(self, data):
@@ -111,11 +111,11 @@ class Agent(tf.Module):
         data = self.preprocess(data)
         report = self.wm.report(data)
         if self.wm.heads['decoder'].cnn_shapes:
+            data = {k: v[:2] for k, v in data.items()}
             post, _ = self.wm.rssm.observe(
                 self.wm.encoder(data), data['action'], data['is_first'])
-            latent = {k: v[:, -1] for k, v in post.items()}
-            for key, rows in self.hierarchy.goal_images(latent, 4).items():
-                report[f'goals_{key}'] = tf.concat(tf.unstack(rows), 0)
+            for key, video in self.hierarchy.goal_video(post).items():
+                report[f'goals_{key}'] = video
         return report
 
     def preprocess(self, obs):

@@ -116,19 +116,31 @@ class Hierarchy(Module):
             f'{prefix}_{name}': freq[i]
             for i, name in enumerate(self.skills.skills)}
 
-    def goal_images(self, latent, count):
-        """Current frame and the decoded candidate goal of every resolution
-        for `count` states: {key: [count, H, W * (N + 1), C]}."""
-        latent = {k: v[:count] for k, v in latent.items()}
-        skills, _ = self.manager.actor.sample(latent)
+    def goal_video(self, post):
+        """For posterior states [B, T]: the decoded frame beside the decoded
+        candidate goal of every resolution, as a video [T, B * H, (N + 1) *
+        W, C] per image key."""
+        batch, time = post['deter'].shape[:2]
+        flat = {k: tf.reshape(v, [batch * time] + v.shape[2:].as_list())
+                for k, v in post.items()}
+        skills, _ = self.manager.actor.sample(flat)
         goals = self.skills.decode_all(
-            skills, tf.cast(latent['deter'], tf.float32))
-        frames = [self.wm.decode_images(latent)]
+            skills, tf.cast(flat['deter'], tf.float32))
+        frames = [self.wm.decode_images(flat)]
         for i in range(goals.shape[1]):
             deter = goals[:, i]
             stoch = self.wm.rssm.get_stoch(deter)
-            frames.append(self.wm.decode_images({'deter': deter, 'stoch': stoch}))
-        return {k: tf.concat([f[k] for f in frames], 2) for k in frames[0]}
+            frames.append(
+                self.wm.decode_images({'deter': deter, 'stoch': stoch}))
+        videos = {}
+        for key in frames[0]:
+            row = tf.concat([f[key] for f in frames], 2)
+            row = tf.reshape(row, [batch, time] + row.shape[1:].as_list())
+            row = tf.transpose(row, [1, 0, 2, 3, 4])
+            shape = row.shape
+            videos[key] = tf.reshape(
+                row, [time, batch * shape[2], shape[3], shape[4]])
+        return videos
 
 
 def _where(condition, x, y):

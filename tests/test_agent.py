@@ -1,3 +1,4 @@
+import functools
 import json
 import subprocess
 import sys
@@ -27,7 +28,9 @@ def check_train_and_policy(agent, replay, config):
     assert np.abs(acts['action']).max() <= 1.0
     acts, state = agent.policy(obs, state, mode='eval')
     assert acts["action"].shape == (2,) + agent.act_space.shape
-    assert set(acts['log_choice']) <= set(range(len(config.mrs.skills)))
+    choice = acts['log_choice']
+    assert choice.shape == (2, len(config.mrs.skills))
+    assert (choice.sum(-1) == 1).all() and set(choice.flat) <= {0, 1}
     return metrics
 
 
@@ -54,8 +57,9 @@ def test_report_videos(vision_agent, vision_data):
     video = report['openl_image']
     assert video.ndim == 4 and video.shape[1] == 3 * 64
     goals = report['goals_image']
-    rows = min(4, config.batch_size)
-    assert goals.shape == (rows * 64, (len(config.mrs.skills) + 1) * 64, 3)
+    rows = min(2, config.batch_size)
+    columns = len(config.mrs.skills) + 1
+    assert goals.shape == (config.replay.chunk, rows * 64, columns * 64, 3)
 
 
 def test_same_seed_gives_identical_losses(proprio_data):
@@ -79,6 +83,7 @@ def test_world_model_learns_on_a_fixed_batch(vision_agent, vision_data):
     assert np.mean(losses[-5:]) <= 0.5 * losses[0], (losses[0], losses[-5:])
 
 
+@functools.lru_cache(maxsize=None)
 def inspect(*presets):
     result = subprocess.run(
         [sys.executable, '-m', 'mrs_tf.inspect', '--configs', *presets],
@@ -95,3 +100,13 @@ def test_director_parameter_counts_equal_upstream(env):
         if key.startswith(('wm/', 'hier/')):
             assert counts[key] == value, key
     assert counts['total'] == golden[env]['sum_optimized_excl_slow_targets']
+
+
+def test_mrs_parameter_overhead_over_director_is_small():
+    mrs, director = inspect('dmc_vision', 'mrs'), inspect('dmc_vision', 'director')
+    assert mrs['total'] > director['total']
+    assert mrs['total'] <= 1.10 * director['total']
+    # Only the skill modules and the manager's actor grow.
+    for key in ('wm/total_optimized', 'hier/worker_actor',
+                'hier/manager_critic_extr/net'):
+        assert mrs[key] == director[key]

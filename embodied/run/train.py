@@ -2,11 +2,13 @@
 one train call every `run.train_every` environment steps)."""
 
 import collections
+import pathlib
 import time
 
 import numpy as np
 
 from .. import when
+from ..checkpoint import Checkpoint
 from ..random_agent import RandomAgent
 from ..timer import Timer
 from .episodes import episode_metrics
@@ -36,7 +38,10 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     driver.on_episode(log_episode)
 
     if checkpoint.load() is None:
-        print('No checkpoint found: starting a new run.')
+        if config.from_checkpoint:
+            _load_pretrained(agent, config.from_checkpoint)
+        else:
+            print('No checkpoint found: starting a new run.')
     loaded = replay.load()
     print(f'Replay holds {len(replay)} steps ({loaded} episodes loaded '
           f'from {replay.directory}).')
@@ -73,6 +78,19 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
             checkpoint.save(step)
     checkpoint.save(step)
     logger.write()
+
+
+def _load_pretrained(agent, path):
+    """Starts from the weights of another run (a logdir or one of its
+    ckpt-* directories); the step counter and replay start fresh."""
+    path = pathlib.Path(path)
+    logdir = (path / 'checkpoint').is_dir()
+    pretrained = Checkpoint(path / 'checkpoint' if logdir else path.parent)
+    pretrained.register('agent', agent)
+    loaded = pretrained.load(None if logdir else path)
+    if loaded is None:
+        raise FileNotFoundError(f'no checkpoint to start from in {path}')
+    print(f'Fine-tuning from the weights of {loaded}.')
 
 
 def _prefill(driver, replay, config):

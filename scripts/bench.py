@@ -1,0 +1,270 @@
+"""Benchmarks the agent's train and policy steps for agent presets and sizes:
+
+    python scripts/bench.py --presets director mrs --sizes debug default \
+        --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
+        [--out bench.json] [--no-jit]
+
+For every (size, preset) it builds the agent as train.py does, trains it on
+one replay batch of random-policy episodes and reports parameter counts, the
+compile time of the first train call, the median and minimum time of the
+following train calls and the policy time for 4 environments. Progress goes
+to stderr, the table to stdout and every number to the JSON file.
+
+TensorFlow is imported only inside functions: environment processes are
+spawned from this file and must never load it.
+"""
+
+import argparse
+import gc
+import importlib.util
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import embodied  # noqa: E402
+import train  # noqa: E402
+
+SIZE_PRESETS = {'debug': ['debug'], 'default': []}
+AGENT_PRESETS = {'mrs': [], 'director': ['director']}
+POLICY_ENVS = 4
+POLICY_CALLS = 20
+MIN_COLLECT_LENGTH = 100
+START = time.perf_counter()
+
+
+def main():
+    args = parse_args()
+    results, setup = [], None
+    data_cache = {}
+    for size in args.sizes:
+        for preset in args.presets:
+            config = build_config(args, size, preset)
+            if setup is None:
+                setup = setup_tensorflow(config)
+            key = data_key(config)
+            if key not in data_cache:
+                data_cache[key] = prepare_data(config)
+            result = benchmark(config, *data_cache[key], args.steps)
+            results.append({'size': size, 'preset': preset, **result})
+            gc.collect()
+    ratios = compute_ratios(results)
+    print_table(results)
+    print_ratios(ratios)
+    report = {
+        'argv': sys.argv[1:], 'env': args.env, 'task': args.task,
+        'jit': args.jit, 'steps': args.steps, **setup,
+        'results': results, 'ratios': ratios}
+    pathlib.Path(args.out).write_text(json.dumps(report, indent=1) + '\n')
+    log(f'wrote {args.out}')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        '--presets', nargs='+', choices=list(AGENT_PRESETS),
+        default=['director', 'mrs'])
+    parser.add_argument(
+        '--sizes', nargs='+', choices=list(SIZE_PRESETS),
+        default=['debug', 'default'])
+    parser.add_argument('--env', default='dmc_vision')
+    parser.add_argument('--task', help="default: the env preset's task")
+    parser.add_argument(
+        '--steps', type=int, default=10,
+        help='timed train calls after the first (at least 10)')
+    parser.add_argument('--no-jit', dest='jit', action='store_false')
+    parser.add_argument('--out', default='bench.json')
+    args = parser.parse_args()
+    if args.steps < 10:
+        parser.error('--steps must be at least 10')
+    return args
+
+
+def log(message):
+    elapsed = time.perf_counter() - START
+    print(f'[bench {elapsed:7.1f}s] {message}', file=sys.stderr, flush=True)
+
+
+def build_config(args, size, preset):
+    names = [args.env] + SIZE_PRESETS[size] + AGENT_PRESETS[preset]
+    argv = ['--configs', *names, '--tf.jit', str(args.jit)]
+    if args.task:
+        argv += ['--task', args.task]
+    return train.parse_config(argv)
+
+
+def setup_tensorflow(config):
+    from mrs_tf.agent import setup_tensorflow
+    platform, precision = setup_tensorflow(config)
+    log(f'TensorFlow on {platform}, float{precision}')
+    return {'platform': platform, 'precision': precision}
+
+
+def data_key(config):
+    """The settings that decide the spaces and the replay batch; the agent
+    presets leave them alone, so presets of one size share the data."""
+    keys = ('task', 'seed', 'batch_size', 'env', 'replay.chunk')
+    return tuple(sorted(
+        (k, str(v)) for k, v in config.flat().items()
+        if any(k == key or k.startswith(key + '.') for key in keys)))
+
+
+def prepare_data(config):
+    """Observation and action spaces of one real environment, and a replay
+    batch of random-policy episodes from two more."""
+    log(f'spawning one {config.task} environment for the spaces')
+    env = train.make_envs(config, 1, seed=config.seed)[0]
+    obs_space, act_space = env.obs_space, env.act_space
+    env.close()
+    return obs_space, act_space, sample_batch(config)
+
+
+def sample_batch(config):
+    chunk = config.replay.chunk
+    cap = max(chunk + 1, MIN_COLLECT_LENGTH)
+    length = min(config.env.length, cap) if config.env.length else cap
+    log(f'collecting random episodes of {length} steps from 2 environments')
+    envs = train.make_envs(
+        config.update({'env.length': length}), 2, seed=config.seed)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            replay = embodied.Replay(
+                directory, config.replay.size, chunk, seed=config.seed,
+                log=log)
+            driver = embodied.Driver(
+                envs, max_restarts=config.env.restarts, log=log)
+            driver.on_step(replay.add)
+            agent = embodied.RandomAgent(driver.act_space, seed=config.seed)
+            while not replay.stats['sampleable']:
+                driver(agent.policy, episodes=1)
+            return replay.sample(config.batch_size)
+    finally:
+        for env in envs:
+            env.close()
+
+
+def benchmark(config, obs_space, act_space, batch, steps):
+    from mrs_tf.agent import Agent
+    agent = Agent(obs_space, act_space, embodied.Counter(), config)
+    batch_size, chunk = batch['is_first'].shape
+    log(f'compiling train (batch {batch_size} x {chunk} steps, '
+        f'skills {list(config.mrs.skills)}, jit {config.tf.jit})')
+    result = {
+        'batch_size': batch_size, 'chunk': chunk,
+        'skills': [str(s) for s in config.mrs.skills]}
+    result.update(time_train(agent, batch, steps))
+    log(f"train median {result['train_median_s']:.3f}s; timing policy")
+    result.update(time_policy(agent, batch))
+    result['parameters'] = count_parameters(agent)
+    return result
+
+
+def time_train(agent, batch, steps):
+    """The first train call (tracing, XLA and variable creation included),
+    then `steps` calls on the same batch. Traces of the first call are
+    counted apart from retraces during the timed calls."""
+    fn = agent._train_fn
+    compile_s = timed(agent.train, batch)
+    traces = fn.experimental_get_tracing_count()
+    log(f'train compiled in {compile_s:.1f}s; timing {steps} train calls')
+    durations = [timed(agent.train, batch) for _ in range(steps)]
+    return {
+        'compile_s': compile_s, 'train_traces': traces,
+        'train_retraces': fn.experimental_get_tracing_count() - traces,
+        'train_median_s': statistics.median(durations),
+        'train_min_s': min(durations), 'train_s': durations}
+
+
+def time_policy(agent, batch):
+    """The first policy call on the first step of the batch for POLICY_ENVS
+    environments, then POLICY_CALLS calls that continue those episodes."""
+    fn = agent._policy_fns['train']
+    rows = [i % len(batch['is_first']) for i in range(POLICY_ENVS)]
+    obs = {k: v[rows, 0] for k, v in batch.items() if k != 'action'}
+    start = time.perf_counter()
+    _, state = agent.policy(obs)
+    compile_s = time.perf_counter() - start
+    traces = fn.experimental_get_tracing_count()
+    obs['is_first'] = np.zeros_like(obs['is_first'])
+    durations = []
+    for _ in range(POLICY_CALLS):
+        start = time.perf_counter()
+        _, state = agent.policy(obs, state)
+        durations.append(time.perf_counter() - start)
+    return {
+        'policy_compile_s': compile_s, 'policy_traces': traces,
+        'policy_retraces': fn.experimental_get_tracing_count() - traces,
+        'policy_median_s': statistics.median(durations),
+        'policy_s': durations}
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def count_parameters(agent):
+    """Per-module counts from mrs_tf.inspect, or None if it is missing."""
+    if importlib.util.find_spec('mrs_tf.inspect') is None:
+        log('mrs_tf/inspect.py not found: skipping parameter counts')
+        return None
+    from mrs_tf.inspect import count_parameters
+    return count_parameters(agent)
+
+
+def compute_ratios(results):
+    """mrs/director of the median train step and of the total parameters,
+    for every size that has both presets."""
+    by_key = {(r['size'], r['preset']): r for r in results}
+    ratios = {}
+    for size in dict.fromkeys(r['size'] for r in results):
+        mrs = by_key.get((size, 'mrs'))
+        director = by_key.get((size, 'director'))
+        if not (mrs and director):
+            continue
+        ratios[size] = {
+            'train_median': mrs['train_median_s'] / director['train_median_s']}
+        if mrs['parameters'] and director['parameters']:
+            ratios[size]['parameters_total'] = (
+                mrs['parameters']['total'] / director['parameters']['total'])
+    return ratios
+
+
+def print_table(results):
+    header = (
+        f"{'size':<8} {'preset':<9} {'params':>10} {'compile s':>10} "
+        f"{'train med s':>12} {'train min s':>12} {'policy med ms':>14} "
+        f"{'retraces t/p':>12}")
+    print(header)
+    print('-' * len(header))
+    for r in results:
+        params = r['parameters']['total'] if r['parameters'] else 'n/a'
+        retraces = f"{r['train_retraces']}/{r['policy_retraces']}"
+        print(
+            f"{r['size']:<8} {r['preset']:<9} {params:>10} "
+            f"{r['compile_s']:>10.1f} {r['train_median_s']:>12.3f} "
+            f"{r['train_min_s']:>12.3f} {1000 * r['policy_median_s']:>14.2f} "
+            f"{retraces:>12}")
+    if any(r['parameters'] is None for r in results):
+        print('params n/a: mrs_tf/inspect.py was missing.')
+
+
+def print_ratios(ratios):
+    for size, ratio in ratios.items():
+        text = (f'{size}: mrs/director train-step median '
+                f"{ratio['train_median']:.2f}x")
+        if 'parameters_total' in ratio:
+            text += f", total parameters {ratio['parameters_total']:.2f}x"
+        print(text)
+
+
+if __name__ == '__main__':
+    main()
