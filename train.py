@@ -16,7 +16,9 @@ from embodied.envs import MissingDependencyError, UnknownTaskError
 ROOT = pathlib.Path(__file__).resolve().parent
 AGENTS = ('mrs', 'random')
 SCRIPTS = ('train', 'eval_only')
-USER_ERRORS = (embodied.ConfigError, UnknownTaskError, MissingDependencyError)
+USER_ERRORS = (
+    embodied.ConfigError, embodied.IncompatibleCheckpoint, UnknownTaskError,
+    MissingDependencyError)
 SUMMARY_KEYS = (
     'task', 'agent', 'run.script', 'seed', 'logdir', 'env.amount',
     'env.repeat', 'env.parallel', 'batch_size', 'replay.chunk', 'run.steps',
@@ -32,6 +34,9 @@ def main(argv=None):
     except USER_ERRORS as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
+    except embodied.run.NonFiniteError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(1)
 
 
 def parse_config(argv):
@@ -67,6 +72,16 @@ def check_agent_config(config):
         problems.append('mrs.expl_reward min_recon needs a finite skill in mrs.skills')
     elif config.mrs.expl_reward == 'vanilla' and 'inf' not in skills:
         problems.append('mrs.expl_reward vanilla needs the inf skill in mrs.skills')
+    if config.tf.platform not in ('auto', 'cpu', 'gpu'):
+        problems.append(f'tf.platform must be auto, cpu or gpu, got {config.tf.platform!r}')
+    if config.tf.precision not in (16, 32):
+        problems.append(f'tf.precision must be 16 or 32, got {config.tf.precision}')
+    choice = config.eval_choice
+    fixed = choice.startswith('fixed:') and choice[6:].isdigit()
+    if choice not in ('learned', 'random') and not fixed:
+        problems.append(f"eval_choice must be learned, random or fixed:<i>, got {choice!r}")
+    elif fixed and int(choice[6:]) >= len(skills):
+        problems.append(f'eval_choice {choice} names no resolution of {skills}')
     if config.imag_horizon % config.skill_duration:
         problems.append(
             f'imag_horizon ({config.imag_horizon}) must be a multiple of '

@@ -4,7 +4,7 @@ Nothing here imports TensorFlow at import time, so environment processes
 started from this package stay free of it.
 """
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, IncompatibleCheckpoint
 from .config import Config, ConfigError
 from .counter import Counter
 from .driver import Driver

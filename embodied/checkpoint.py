@@ -10,6 +10,11 @@ import pathlib
 import shutil
 
 
+class IncompatibleCheckpoint(ValueError):
+    """A checkpoint that is intact but does not fit this run's config; an
+    older checkpoint would not fit either, so loading stops."""
+
+
 class Checkpoint:
 
     def __init__(self, directory, keep=3, log=print):
@@ -55,6 +60,8 @@ class Checkpoint:
                     obj.load(candidate / name)
                 self._log(f'Loaded checkpoint {candidate}')
                 return candidate
+            except IncompatibleCheckpoint:
+                raise
             except Exception as e:
                 if path:
                     raise

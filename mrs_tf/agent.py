@@ -4,14 +4,23 @@ policy, train and report run as tf.functions, XLA-compiled when tf.jit is
 on. Inputs and outputs are numpy; nothing else of TensorFlow leaks out.
 """
 
+import json
+
 import numpy as np
 import tensorflow as tf
+
+import embodied
 
 from .hierarchy import Hierarchy
 from .module import compute_dtype, set_precision
 from .world_model import WorldModel
 
 MODES = ('train', 'eval')
+# Config keys that decide the shapes of the agent's variables.
+SHAPE_KEYS = (
+    'rssm.', 'encoder.', 'decoder.', 'reward_head.', 'cont_head.', 'actor.',
+    'critic.', 'goal_encoder.', 'goal_decoder.', 'skill_shape', 'mrs.skills',
+    'worker_inputs')
 
 
 class Agent(tf.Module):
@@ -63,9 +72,49 @@ class Agent(tf.Module):
 
     def save(self, directory):
         self._checkpoint.write(str(directory / 'variables'))
+        (directory / 'spec.json').write_text(json.dumps(self._spec(), indent=1))
 
     def load(self, directory):
-        self._checkpoint.read(str(directory / 'variables')).expect_partial()
+        """Restores the weights (variables not built yet are filled when they
+        are created). Refuses a checkpoint written for other observations or
+        network sizes, and one whose files cannot be read completely."""
+        spec = json.loads((directory / 'spec.json').read_text())
+        self._check_compatible(spec, directory)
+        prefix = str(directory / 'variables')
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)  # Raises on truncated or corrupt data.
+        self._checkpoint.read(prefix).expect_partial()
+
+    def _spec(self):
+        flat = self.config.flat()
+        return {
+            'obs_space': {
+                k: [list(v.shape), v.dtype.name]
+                for k, v in self.obs_space.items()},
+            'act_shape': list(self.act_space.shape),
+            'model': {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in flat.items() if k.startswith(SHAPE_KEYS)},
+        }
+
+    def _check_compatible(self, spec, directory):
+        mine = json.loads(json.dumps(self._spec()))
+        problems = []
+        for key in sorted(set(spec['obs_space']) | set(mine['obs_space'])):
+            theirs, ours = spec['obs_space'].get(key), mine['obs_space'].get(key)
+            if theirs != ours:
+                problems.append(f'observation {key}: {theirs} vs {ours}')
+        if spec['act_shape'] != mine['act_shape']:
+            problems.append(
+                f"action shape: {spec['act_shape']} vs {mine['act_shape']}")
+        for key, value in mine['model'].items():
+            if spec['model'].get(key, value) != value:
+                problems.append(f"{key}: {spec['model'][key]} vs {value}")
+        if problems:
+            raise embodied.IncompatibleCheckpoint(
+                f'checkpoint {directory} does not fit this config '
+                f"(checkpoint vs config): {'; '.join(problems)}")
 
     def _inputs(self, data):
         return {
@@ -91,7 +140,8 @@ class Agent(tf.Module):
         embed = self.wm.encoder(obs)
         latent, _ = self.wm.rssm.obs_step(
             latent, action, embed, obs['is_first'])
-        dist, carry = self.hierarchy.policy(latent, carry)
+        choice = self.config.eval_choice if mode == 'eval' else 'learned'
+        dist, carry = self.hierarchy.policy(latent, carry, choice=choice)
         action = dist.mode() if mode == 'eval' else dist.sample()
         _, choice = self.hierarchy.manager.actor.unpack(carry['skill'])
         outs = {'action': action, 'log_choice': choice}
@@ -137,7 +187,8 @@ def setup_tensorflow(config):
     if platform == 'auto':
         platform = 'gpu' if gpus else 'cpu'
     if platform == 'gpu' and not gpus:
-        raise ValueError('tf.platform is gpu but TensorFlow sees no GPU')
+        raise embodied.ConfigError(
+            'tf.platform is gpu but TensorFlow sees no GPU; use auto or cpu')
     if platform == 'cpu':
         tf.config.set_visible_devices([], 'GPU')
     for gpu in gpus if platform == 'gpu' else []:

@@ -42,14 +42,15 @@ class Hierarchy(Module):
             'goal': tf.zeros([batch_size, goal_size], tf.float32),
         }
 
-    def policy(self, latent, carry, update=None):
+    def policy(self, latent, carry, update=None, choice='learned'):
         """The worker's action distribution and the new carry. A new goal is
         chosen where carry['step'] is a multiple of K, or, in imagination,
-        where the static flag `update` says so."""
+        where the static flag `update` says so. `choice` replaces the
+        choice head for evaluation: 'learned', 'random' or 'fixed:<i>'."""
         if update is False:
             new = {k: carry[k] for k in ('skill', 'goal')}
         else:
-            new = self._propose(latent)
+            new = self._propose(latent, choice)
             if update is None:
                 switch = carry['step'] % self.duration == 0
                 new = {k: _where(switch, new[k], carry[k]) for k in new}
@@ -57,9 +58,10 @@ class Hierarchy(Module):
         dist = self.worker.actor(sg({**latent, 'goal': carry['goal']}))
         return dist, carry
 
-    def _propose(self, latent):
+    def _propose(self, latent, override='learned'):
         meta = self.manager.actor
         skills, choice = meta.sample(sg(latent))
+        choice = override_choice(choice, override)
         context = tf.cast(latent['deter'], tf.float32)
         goals = self.skills.decode_all(skills, context)
         goal = tf.einsum('bn,bnd->bd', choice, goals)
@@ -141,6 +143,21 @@ class Hierarchy(Module):
             videos[key] = tf.reshape(
                 row, [time, batch * shape[2], shape[3], shape[4]])
         return videos
+
+
+def override_choice(choice, override):
+    """The one-hot choice [B, N] as the learned head sampled it, uniformly
+    random, or always resolution i ('fixed:i')."""
+    count = choice.shape[-1]
+    if override == 'learned':
+        return choice
+    if override == 'random':
+        index = tf.random.uniform(tf.shape(choice)[:1], 0, count, tf.int32)
+    elif override.startswith('fixed:'):
+        index = tf.fill(tf.shape(choice)[:1], int(override.split(':')[1]))
+    else:
+        raise ValueError(f'unknown choice override {override!r}')
+    return tf.one_hot(index, count, dtype=choice.dtype)
 
 
 def _where(condition, x, y):

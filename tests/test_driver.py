@@ -79,3 +79,44 @@ class ExplodingEnv(embodied.Env):
             return {'reward': np.float32(0), 'is_first': True,
                     'is_last': False, 'is_terminal': False}
         raise RuntimeError('boom')
+
+
+class FlakyEnv(embodied.Env):
+    """Raises once, on the third step of its first episode."""
+
+    def __init__(self):
+        self.steps = 0
+        self._inner = None
+
+    @property
+    def obs_space(self):
+        return ExplodingEnv.obs_space
+
+    @property
+    def act_space(self):
+        return ExplodingEnv.act_space
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == 3 and not getattr(FlakyEnv, 'raised', False):
+            FlakyEnv.raised = True
+            raise RuntimeError('simulator diverged')
+        return {'reward': np.float32(1), 'is_first': bool(action['reset']),
+                'is_last': self.steps % 5 == 0, 'is_terminal': False}
+
+
+def test_env_raising_in_step_is_restarted_and_its_episode_dropped(tmp_path):
+    env = embodied.InProcessEnv(FlakyEnv)
+    logs = []
+    driver = embodied.Driver([env], max_restarts=2, log=logs.append)
+    replay = embodied.Replay(tmp_path, capacity=100, chunk=2)
+    driver.on_step(replay.add)
+    driver.on_restart(replay.drop)
+    agent = embodied.RandomAgent(driver.act_space)
+    episodes = driver.collect_episodes(agent.policy, 2)
+    assert driver.restarts == 1
+    assert any('simulator diverged' in m for m in logs)
+    assert all(ep['is_first'][0] and ep['is_last'][-1] for ep in episodes)
+    # Only complete episodes reached the replay: the broken one is gone.
+    assert replay.stats['episodes'] == len(episodes)
+    assert all(len(ep['reward']) == 5 for ep in episodes)

@@ -1,12 +1,17 @@
 """Loads a checkpoint, runs episodes with the evaluation policy and writes
-their scores as JSON."""
+their scores and choice frequencies as JSON, one file per choice policy
+(`eval_choice`), so evaluations with different choice policies sit side by
+side: <logdir>/eval_scores_learned.json, eval_scores_fixed_1.json, ..."""
 
 import json
 import pathlib
+import re
 
 import numpy as np
 
 from .episodes import episode_metrics
+
+CHOICE_KEY = re.compile(r'^mean_log_choice_(\d+)$')
 
 
 def eval_only(agent, driver, logger, checkpoint, config, path=None):
@@ -18,19 +23,50 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
     policy = lambda obs, state: agent.policy(obs, state, mode='eval')
     episodes = driver.collect_episodes(policy, config.run.eval_eps)
     episodes = episodes[:config.run.eval_eps]
-    scores = [episode_metrics(ep)['score'] for ep in episodes]
+    tag = choice_tag(config.eval_choice)
+    # Not 'eval_episode': these episodes must not enter the learning curves
+    # that training writes to the same metrics.jsonl.
+    prefix = f'eval_only_{tag}'
     for index, episode in enumerate(episodes):
         keys = tuple(config.run.video_keys) if index == 0 else ()
-        logger.add(episode_metrics(episode, keys), prefix='eval_episode')
-    logger.scalar('eval_episode/mean_score', np.mean(scores))
+        logger.add(episode_metrics(episode, keys), prefix=prefix)
+    metrics = [episode_metrics(episode) for episode in episodes]
+    scores = [m['score'] for m in metrics]
+    logger.scalar(f'{prefix}/mean_score', np.mean(scores))
     logger.write()
-    result = {
-        'checkpoint': str(loaded), 'task': config.task, 'scores': scores,
-        'mean': float(np.mean(scores)), 'std': float(np.std(scores)),
-        'episodes': len(scores)}
-    path = pathlib.Path(config.logdir) / 'eval_scores.json'
+    result = summarize(metrics, config, loaded)
+    path = pathlib.Path(config.logdir) / f'eval_scores_{tag}.json'
     path.write_text(json.dumps(result, indent=2) + '\n')
-    print(f"Evaluated {len(scores)} episodes: mean {result['mean']:.2f} "
-          f"± {result['std']:.2f} -> {path}")
+    print(f"Evaluated {len(scores)} episodes with choice {config.eval_choice}: "
+          f"mean {result['mean']:.2f} ± {result['std']:.2f} -> {path}")
     return result
 
+
+def choice_tag(choice):
+    """The choice policy as a file-name-safe word: fixed:1 -> fixed_1."""
+    return re.sub(r'[^A-Za-z0-9_-]', '_', choice)
+
+
+def choice_frequencies(metrics):
+    """Share of the episode's steps spent on each resolution, in resolution
+    order, from episode_metrics' mean_log_choice_<i> entries (empty for an
+    agent that records no choice)."""
+    found = {
+        int(match.group(1)): value for key, value in metrics.items()
+        if (match := CHOICE_KEY.match(key))}
+    return [found[i] for i in sorted(found)]
+
+
+def summarize(metrics, config, checkpoint):
+    scores = [m['score'] for m in metrics]
+    frequencies = [choice_frequencies(m) for m in metrics]
+    mean_frequency = np.mean(frequencies, 0).tolist() if frequencies else []
+    return {
+        'checkpoint': str(checkpoint), 'task': config.task,
+        'eval_choice': config.eval_choice,
+        'resolutions': list(config.mrs.skills),
+        'episodes': len(scores), 'scores': scores,
+        'mean': float(np.mean(scores)), 'std': float(np.std(scores)),
+        'choice_frequencies': frequencies,
+        'mean_choice_frequency': mean_frequency,
+    }

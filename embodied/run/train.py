@@ -14,6 +14,10 @@ from ..timer import Timer
 from .episodes import episode_metrics
 
 
+class NonFiniteError(RuntimeError):
+    """A loss or gradient norm became NaN or infinite."""
+
+
 def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     run = config.run
     step = logger.step
@@ -32,9 +36,15 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
         logger.add(replay.stats, prefix='replay')
         logger.write()
 
+    def log_restart(worker):
+        logger.add({'restarts': driver.restarts, 'restarted_worker': worker},
+                   prefix='env')
+        logger.write()
+
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_step(replay.add)
     driver.on_restart(replay.drop)
+    driver.on_restart(log_restart)
     driver.on_episode(log_episode)
 
     if checkpoint.load() is None:
@@ -60,6 +70,8 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
                 batch = next(batches)
             state[0], mets = agent.train(batch, state[0])
             counts['train'] += 1
+            if run.check_finite_every_step:
+                check_finite(mets, step)
             for key, value in mets.items():
                 metrics[key].append(value)
         if should_log(step):
@@ -75,7 +87,9 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
         if should_eval(step) and run.eval_eps:
             _evaluate(eval_driver, eval_policy, logger, run.eval_eps, video_keys)
         if should_save(step):
+            check_finite(metrics, step)  # Never save diverged weights.
             checkpoint.save(step)
+    check_finite(metrics, step)
     checkpoint.save(step)
     logger.write()
 
@@ -106,7 +120,19 @@ def _prefill(driver, replay, config):
         driver(policy, episodes=1)
 
 
+def check_finite(metrics, step):
+    """Raises on the first loss or gradient norm that is not finite; costs
+    nothing extra at log time, where the values are on the host anyway."""
+    for name, values in metrics.items():
+        if ('loss' in name or 'grad_norm' in name) and \
+                not np.isfinite(values).all():
+            raise NonFiniteError(
+                f'train/{name} is not finite at step {int(step)}; the run '
+                'stopped and its last checkpoint was kept')
+
+
 def _log_training(logger, agent, batch, metrics, timer, counts):
+    check_finite(metrics, logger.step)
     for name, values in metrics.items():
         logger.scalar('train/' + name, np.mean(values, dtype=np.float64))
     metrics.clear()
