@@ -86,7 +86,8 @@ class Hierarchy(Module):
 
     def imagine(self, start):
         def policy(state, carry, t):
-            dist, carry = self.policy(state, carry, t % self.duration == 0)
+            update = None if t is None else t % self.duration == 0
+            dist, carry = self.policy(state, carry, update)
             return dist.sample(), carry
         initial = self.initial(tf.shape(start['deter'])[0])
         traj = self.wm.imagine(

@@ -66,16 +66,30 @@ class WorldModel(Module):
     def imagine(self, policy, start, horizon, carry):
         """Rolls out `policy(state, carry, t) -> (action, carry)` for
         `horizon` steps from the start states [N, ...]; returns the
-        trajectory [horizon + 1, N, ...] with cont and weight."""
+        trajectory [horizon + 1, N, ...] with cont and weight. With
+        imag_unroll the loop is unrolled in Python (t is the step index);
+        otherwise it is a tf.scan and t is None."""
         first_cont = 1.0 - tf.cast(start['is_terminal'], tf.float32)
         state = {k: start[k] for k in self.rssm.STATE_KEYS}
         action, carry = policy(state, carry, 0)
-        steps = [{**state, **carry, 'action': action}]
-        for t in range(1, horizon + 1):
-            state = self.rssm.img_step(state, action)
-            action, carry = policy(state, carry, t)
-            steps.append({**state, **carry, 'action': action})
-        traj = {k: tf.stack([s[k] for s in steps], 0) for k in steps[0]}
+        first = {**state, **carry, 'action': action}
+
+        def step(prev, t):
+            state = self.rssm.img_step(
+                {k: prev[k] for k in self.rssm.STATE_KEYS}, prev['action'])
+            action, new_carry = policy(
+                state, {k: prev[k] for k in carry}, t)
+            return {**state, **new_carry, 'action': action}
+
+        if self.config.imag_unroll:
+            steps = [first]
+            for t in range(1, horizon + 1):
+                steps.append(step(steps[-1], t))
+            traj = {k: tf.stack([s[k] for s in steps], 0) for k in first}
+        else:
+            rest = tf.scan(
+                lambda prev, _: step(prev, None), tf.range(horizon), first)
+            traj = {k: tf.concat([first[k][None], rest[k]], 0) for k in first}
         cont = self.heads['cont'](traj).mean()
         traj['cont'] = tf.concat([first_cont[None], cont[1:]], 0)
         discount = self.config.discount

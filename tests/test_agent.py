@@ -110,3 +110,28 @@ def test_mrs_parameter_overhead_over_director_is_small():
     for key in ('wm/total_optimized', 'hier/worker_actor',
                 'hier/manager_critic_extr/net'):
         assert mrs[key] == director[key]
+
+
+def test_train_traces_once_and_scanned_imagination_switches_every_k(
+        proprio_data):
+    obs_space, act_space, replay, config = proprio_data
+    agent = build_agent(
+        obs_space, act_space, config.update({'imag_unroll': False}))
+    agent.train(replay.sample(config.batch_size))
+    # The first call traces twice: once creating the variables, once using them.
+    traces = agent._train_fn.experimental_get_tracing_count()
+    for _ in range(3):
+        agent.train(replay.sample(config.batch_size))
+    assert agent._train_fn.experimental_get_tracing_count() == traces <= 2
+    data = agent.preprocess(agent._inputs(replay.sample(config.batch_size)))
+    post, _ = agent.wm.rssm.observe(
+        agent.wm.encoder(data), data['action'], data['is_first'])
+    start = {k: v[:, 0] for k, v in post.items()}
+    start['is_terminal'] = data['is_terminal'][:, 0]
+    traj = agent.hierarchy.imagine(start)
+    k = config.skill_duration
+    goal = traj['goal'].numpy()
+    assert traj['deter'].shape[0] == config.imag_horizon + 1
+    for t in range(config.imag_horizon + 1):
+        np.testing.assert_array_equal(goal[t], goal[t - t % k])
+    assert not np.allclose(goal[0], goal[k])
