@@ -54,16 +54,20 @@ def main():
                 data_cache[key] = prepare_data(config)
             result = benchmark(config, *data_cache[key], args.steps)
             results.append({'size': size, 'preset': preset, **result})
+            write_report(args, setup, results)
             gc.collect()
-    ratios = compute_ratios(results)
     print_table(results)
-    print_ratios(ratios)
+    print_ratios(compute_ratios(results))
+
+
+def write_report(args, setup, results):
+    """Rewritten after every benchmark so a late failure keeps the rest."""
     report = {
         'argv': sys.argv[1:], 'env': args.env, 'task': args.task,
         'jit': args.jit, 'steps': args.steps, **setup,
-        'results': results, 'ratios': ratios}
+        'results': results, 'ratios': compute_ratios(results)}
     pathlib.Path(args.out).write_text(json.dumps(report, indent=1) + '\n')
-    log(f'wrote {args.out}')
+    log(f'wrote {len(results)} result(s) to {args.out}')
 
 
 def parse_args():
