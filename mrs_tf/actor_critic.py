@@ -10,7 +10,6 @@ from .normalizer import Normalizer
 from .optimizer import Optimizer
 from .returns import lambda_return
 
-sg = lambda x: tf.nest.map_structure(tf.stop_gradient, x)
 
 
 class Critic(Module):
@@ -36,10 +35,10 @@ class Critic(Module):
             self.config.discount, self.config.return_lambda)
 
     def train(self, traj):
-        target = sg(self.returns(traj)[0])
+        target = nets.sg(self.returns(traj)[0])
         with tf.GradientTape() as tape:
             dist = self.net({k: v[:-1] for k, v in traj.items()})
-            weight = sg(traj['weight'][:-1])
+            weight = nets.sg(traj['weight'][:-1])
             loss = -tf.reduce_mean(dist.log_prob(target) * weight)
         metrics = self.opt.minimize(tape, loss, self.net)
         self._update_target()
@@ -102,7 +101,7 @@ class ActorCritic(Module):
                 advantages.append(advantage * self.scales[key])
             advantage = self.advnorm(tf.add_n(advantages))
             loss, mets = self.actor.loss(traj, advantage)
-            loss = tf.reduce_mean(loss * sg(traj['weight'][:-1]))
+            loss = tf.reduce_mean(loss * nets.sg(traj['weight'][:-1]))
         metrics.update(mets)
         metrics.update(self.opt.minimize(tape, loss, self.actor))
         return metrics

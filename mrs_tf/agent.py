@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import embodied
 
+from . import nets
 from .hierarchy import Hierarchy
 from .module import compute_dtype, set_precision
 from .world_model import WorldModel
@@ -136,7 +137,7 @@ class Agent(tf.Module):
         obs = self.preprocess(obs)
         first = obs['is_first'] > 0
         initial = self.hierarchy.initial(tf.shape(first)[0])
-        carry = {k: _where(first, initial[k], v) for k, v in carry.items()}
+        carry = {k: nets.where_rows(first, initial[k], v) for k, v in carry.items()}
         embed = self.wm.encoder(obs)
         latent, _ = self.wm.rssm.obs_step(
             latent, action, embed, obs['is_first'])
@@ -203,8 +204,3 @@ def setup_tensorflow(config):
     tf.random.set_seed(config.seed)
     np.random.seed(config.seed)
     return platform, precision
-
-
-def _where(condition, x, y):
-    condition = tf.reshape(condition, [-1] + [1] * (x.shape.rank - 1))
-    return tf.where(condition, x, y)

@@ -48,15 +48,14 @@ class OneHotDist(tfd.OneHotCategorical):
 class MSEDist:
     """Deterministic prediction scored by negative squared error.
 
-    log_prob sums (agg='sum') or averages (agg='mean') the squared error
-    over the last `dims` axes, the event of this distribution.
+    log_prob sums the squared error over the last `dims` axes, the event of
+    this distribution (Director's 'mse').
     """
 
-    def __init__(self, pred, dims, agg='sum'):
+    def __init__(self, pred, dims):
         self.pred = tf.cast(pred, tf.float32)
         rank = self.pred.shape.rank
         self._axes = tuple(range(rank - dims, rank))
-        self._agg = agg
         self.batch_shape = self.pred.shape[:rank - dims]
         self.event_shape = self.pred.shape[rank - dims:]
 
@@ -66,20 +65,11 @@ class MSEDist:
     def mode(self):
         return self.pred
 
-    def sample(self, sample_shape=()):
-        shape = _as_shape(sample_shape) + tuple(self.pred.shape)
-        return tf.broadcast_to(self.mode(), shape)
-
     def log_prob(self, value):
         value = tf.cast(value, tf.float32)
         assert value.shape.rank == self.pred.shape.rank, (
             value.shape, self.pred.shape)
-        distance = (self.pred - value) ** 2
-        if self._agg == 'sum':
-            return -tf.reduce_sum(distance, self._axes)
-        if self._agg == 'mean':
-            return -tf.reduce_mean(distance, self._axes)
-        raise NotImplementedError(self._agg)
+        return -tf.reduce_sum((self.pred - value) ** 2, self._axes)
 
 
 class SymlogDist(MSEDist):

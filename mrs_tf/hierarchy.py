@@ -6,6 +6,7 @@ step per K for the manager."""
 
 import tensorflow as tf
 
+from . import nets
 from . import trajectory
 from .actor_critic import ActorCritic
 from .meta_controller import MetaController
@@ -13,7 +14,6 @@ from .module import Module
 from .skills import INF, SkillModules
 from .worker import WorkerActor
 
-sg = lambda x: tf.nest.map_structure(tf.stop_gradient, x)
 REWARD_KEYS = {
     'extr': 'reward_extr', 'expl': 'reward_expl', 'goal': 'reward_goal'}
 
@@ -53,19 +53,19 @@ class Hierarchy(Module):
             new = self._propose(latent, choice)
             if update is None:
                 switch = carry['step'] % self.duration == 0
-                new = {k: _where(switch, new[k], carry[k]) for k in new}
+                new = {k: nets.where_rows(switch, new[k], carry[k]) for k in new}
         carry = {'step': carry['step'] + 1, **new}
-        dist = self.worker.actor(sg({**latent, 'goal': carry['goal']}))
+        dist = self.worker.actor(nets.sg({**latent, 'goal': carry['goal']}))
         return dist, carry
 
     def _propose(self, latent, override='learned'):
         meta = self.manager.actor
-        skills, choice = meta.sample(sg(latent))
+        skills, choice = meta.sample(nets.sg(latent))
         choice = override_choice(choice, override)
         context = tf.cast(latent['deter'], tf.float32)
         goals = self.skills.decode_all(skills, context)
         goal = tf.einsum('bn,bnd->bd', choice, goals)
-        return sg({'skill': meta.pack(skills, choice), 'goal': goal})
+        return nets.sg({'skill': meta.pack(skills, choice), 'goal': goal})
 
     def train(self, start, feat):
         """Skill modules on replay states `feat` [B, T, D], then worker and
@@ -159,8 +159,3 @@ def override_choice(choice, override):
     else:
         raise ValueError(f'unknown choice override {override!r}')
     return tf.one_hot(index, count, dtype=choice.dtype)
-
-
-def _where(condition, x, y):
-    condition = tf.reshape(condition, [-1] + [1] * (x.shape.rank - 1))
-    return tf.where(condition, x, y)

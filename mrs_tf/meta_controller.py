@@ -10,7 +10,6 @@ from .autoadapt import AutoAdapt
 from .module import Module
 from .worker import normalized_entropy
 
-sg = lambda x: tf.nest.map_structure(tf.stop_gradient, x)
 
 
 class MetaController(Module):
@@ -82,9 +81,9 @@ class MetaController(Module):
     def loss(self, traj, advantage):
         """REINFORCE with the paper's Eq. 5 log-probability, plus one
         adaptive entropy bonus per skill head and one for the choice."""
-        heads, choice = self(sg(traj))
-        logp = self.log_prob(heads, choice, sg(traj['action']))[:-1]
-        loss = -logp * sg(advantage)
+        heads, choice = self(nets.sg(traj))
+        logp = self.log_prob(heads, choice, nets.sg(traj['action']))[:-1]
+        loss = -logp * nets.sg(advantage)
         metrics = {}
         for i, (dist, adapt) in enumerate(zip(heads, self.head_entropies)):
             bonus, mets = adapt(normalized_entropy(dist)[:-1])

@@ -52,6 +52,17 @@ def scan(fn, inputs, start, unroll):
     return tf.nest.map_structure(lambda *xs: tf.stack(xs, 0), *outputs)
 
 
+def sg(nest):
+    """Stops gradients through every tensor of a nest."""
+    return tf.nest.map_structure(tf.stop_gradient, nest)
+
+
+def where_rows(condition, x, y):
+    """x where condition [B] holds, else y, for tensors [B, ...]."""
+    condition = tf.reshape(condition, [-1] + [1] * (x.shape.rank - 1))
+    return tf.where(condition, x, y)
+
+
 def swap_batch_time(x):
     return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
 
@@ -365,7 +376,6 @@ class RSSM(Module):
         """KL(post || prior): a fraction `balance` of the gradient trains the
         prior toward the posterior, the rest the posterior toward the prior.
         No free nats (Director adapts the KL scale instead)."""
-        sg = lambda state: tf.nest.map_structure(tf.stop_gradient, state)
         kl = lambda p, q: self.get_dist(p).kl_divergence(self.get_dist(q))
         prior_loss = kl(sg(post), prior)
         post_loss = kl(post, sg(prior))

@@ -8,7 +8,6 @@ from . import nets
 from .autoadapt import AutoAdapt
 from .module import Module
 
-sg = lambda x: tf.nest.map_structure(tf.stop_gradient, x)
 
 
 class WorkerActor(Module):
@@ -24,7 +23,7 @@ class WorkerActor(Module):
     def loss(self, traj, advantage):
         """-advantage (differentiable through the imagined trajectory) plus
         the adaptive bonus on the normalised per-dimension entropy."""
-        policy = self.net(sg(traj))
+        policy = self.net(nets.sg(traj))
         entropy = normalized_entropy(policy)[:-1]
         bonus, metrics = self.entropy(entropy)
         metrics = {f'actent_{k}': v for k, v in metrics.items()}

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import embodied
 from conftest import ROOT
-from mrs_tf.actor_critic import sg
+from mrs_tf.nets import sg
 from mrs_tf.autoadapt import AutoAdapt
 from mrs_tf.meta_controller import MetaController
 from mrs_tf.skills import SkillModules
