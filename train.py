@@ -108,7 +108,8 @@ def run(config):
     try:
         logdir = pathlib.Path(config.logdir)
         logdir.mkdir(parents=True, exist_ok=True)
-        config.save(logdir / 'config.yaml')
+        if config.run.script == 'train':
+            config.save(logdir / 'config.yaml')
         step = embodied.Counter()
         agent = make_agent(config, envs[0].obs_space, envs[0].act_space, step)
         logger = make_logger(config, logdir, step)

@@ -23,22 +23,28 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
     policy = lambda obs, state: agent.policy(obs, state, mode='eval')
     episodes = driver.collect_episodes(policy, config.run.eval_eps)
     episodes = episodes[:config.run.eval_eps]
+    video_keys = tuple(config.run.video_keys)
+    metrics = [
+        episode_metrics(episode, video_keys if index == 0 else ())
+        for index, episode in enumerate(episodes)]
     tag = choice_tag(config.eval_choice)
     # Not 'eval_episode': these episodes must not enter the learning curves
     # that training writes to the same metrics.jsonl.
     prefix = f'eval_only_{tag}'
-    for index, episode in enumerate(episodes):
-        keys = tuple(config.run.video_keys) if index == 0 else ()
-        logger.add(episode_metrics(episode, keys), prefix=prefix)
-    metrics = [episode_metrics(episode) for episode in episodes]
+    for summary in metrics:
+        logger.add(summary, prefix=prefix)
+        # One write per episode: metrics.jsonl keeps one value per name and
+        # write, and all these episodes share the checkpoint's step.
+        logger.write()
     scores = [m['score'] for m in metrics]
     logger.scalar(f'{prefix}/mean_score', np.mean(scores))
     logger.write()
     result = summarize(metrics, config, loaded)
     path = pathlib.Path(config.logdir) / f'eval_scores_{tag}.json'
     path.write_text(json.dumps(result, indent=2) + '\n')
-    print(f"Evaluated {len(scores)} episodes with choice {config.eval_choice}: "
-          f"mean {result['mean']:.2f} ± {result['std']:.2f} -> {path}")
+    print(f'Evaluated {len(scores)} episodes with choice '
+          f"{config.eval_choice}: mean {result['mean']:.2f} ± "
+          f"{result['std']:.2f} -> {path}")
     return result
 
 

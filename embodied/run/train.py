@@ -150,6 +150,7 @@ def _evaluate(eval_driver, policy, logger, episodes, video_keys):
     for index, episode in enumerate(finished):
         keys = video_keys if index == 0 else ()
         logger.add(episode_metrics(episode, keys), prefix='eval_episode')
+        logger.write()
     scores = [episode_metrics(ep)['score'] for ep in finished]
     logger.scalar('eval_episode/mean_score', np.mean(scores))
     logger.write()

@@ -1,0 +1,360 @@
+"""Analyses a trained run from its newest checkpoint (paper Sec. 5, App. G
+and H):
+
+    python scripts/analyze.py --logdir LOGDIR --episodes 10 --out DIR \
+        [--checkpoint CKPT_DIR] [--render] [--seed 0]
+
+It rolls out episodes with the learned choice head (environments in their
+own processes) and writes to --out:
+
+  tsne.png                   t-SNE of the visited latent states (deter),
+                             coloured by the resolution in use at each step
+  purity.json                purity of a k-means clustering of those states
+                             (k = number of resolutions) against the
+                             resolution in use, and the same clustering's
+                             purity against shuffled resolutions (baseline)
+  goals.png                  rows: start states from the replay; columns:
+                             the observed frame, then the decoded candidate
+                             goal of every resolution (the chosen one framed)
+  states_by_resolution.png   observed frames at which the manager chose each
+                             resolution, one row per resolution
+
+goals.png needs an image decoder (vision runs); states_by_resolution.png
+needs images in the rollouts (vision runs, or --render for proprio runs).
+
+TensorFlow is imported only inside functions: environment processes are
+spawned from this file and must never load it.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import embodied  # noqa: E402
+import train  # noqa: E402
+
+IMAGE_KEY = 'image'
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = embodied.Config.load(args.logdir / 'config.yaml')
+    # The run's config.yaml may come from an eval_only run with another
+    # choice policy; the analysis is of the learned choice head.
+    config = config.update(
+        {'eval_choice': 'learned', 'env.parallel': 'process'})
+    envs = train.make_envs(
+        config.update({'env.render': config.env.render or args.render}),
+        min(args.episodes, config.env.amount), seed=args.seed)
+    try:
+        obs_space = {
+            k: v for k, v in envs[0].obs_space.items()
+            if k != IMAGE_KEY or config.env.render}
+        agent, checkpoint = load_agent(
+            config, obs_space, envs[0].act_space, args)
+        episodes = rollout(agent, envs, args.episodes)
+    finally:
+        for env in envs:
+            env.close()
+    steps = step_records(episodes, config.skill_duration)
+    resolutions = [str(s) for s in config.mrs.skills]
+    rng = np.random.default_rng(args.seed)
+    written = [plot_tsne(steps, resolutions, args, rng)]
+    written.append(write_purity(steps, resolutions, checkpoint, args, rng))
+    written += plot_goals(agent, resolutions, args, rng)
+    written += plot_states(steps, resolutions, args, rng)
+    for path in written:
+        print(path)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument('--logdir', required=True, type=pathlib.Path)
+    parser.add_argument('--episodes', type=int, default=10)
+    parser.add_argument('--out', required=True, type=pathlib.Path)
+    parser.add_argument(
+        '--checkpoint', type=pathlib.Path, default=None,
+        help='a ckpt-* directory (default: the newest of the logdir)')
+    parser.add_argument(
+        '--render', action='store_true',
+        help='render images in the environments even if the run did not')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--tsne-states', type=int, default=5000,
+        help='at most this many states, drawn uniformly, go into t-SNE')
+    parser.add_argument('--shuffles', type=int, default=10)
+    parser.add_argument('--goal-rows', type=int, default=6)
+    parser.add_argument('--images-per-resolution', type=int, default=8)
+    return parser.parse_args(argv)
+
+
+def load_agent(config, obs_space, act_space, args):
+    from mrs_tf.agent import Agent, setup_tensorflow
+    setup_tensorflow(config)
+    agent = Agent(obs_space, act_space, embodied.Counter(), config)
+    checkpoint = embodied.Checkpoint(args.logdir / 'checkpoint')
+    checkpoint.register('agent', agent)
+    loaded = checkpoint.load(args.checkpoint)
+    if loaded is None:
+        raise SystemExit(f'no checkpoint in {args.logdir / "checkpoint"}')
+    return agent, loaded
+
+
+def rollout(agent, envs, episodes):
+    """Episodes of the evaluation policy; each step also records the
+    policy's latent deter state as log_deter."""
+    driver = embodied.Driver(envs)
+
+    def policy(obs, state):
+        outs, state = agent.policy(obs, state, mode='eval')
+        outs['log_deter'] = np.asarray(state[0]['deter'], np.float32)
+        return outs, state
+
+    return driver.collect_episodes(policy, episodes)[:episodes]
+
+
+def step_records(episodes, duration):
+    """Per visited state: deter, the resolution in use (index) and whether
+    the manager chose it there; plus the frame where rendered.
+
+    The driver stores a policy's outputs with the observation that follows,
+    so log_*[t + 1] belongs to observation t. A new resolution is chosen
+    every `duration` steps from the episode start.
+    """
+    parts = []
+    for episode in episodes:
+        count = len(episode['is_first']) - 1
+        part = {
+            'deter': episode['log_deter'][1:],
+            'choice': episode['log_choice'][1:].argmax(-1),
+            'decision': np.arange(count) % duration == 0,
+        }
+        if IMAGE_KEY in episode:
+            part[IMAGE_KEY] = episode[IMAGE_KEY][:-1]
+        parts.append(part)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def cluster_purity(clusters, labels):
+    """Fraction of points whose label is the most common label of their
+    cluster: 1 when every cluster holds one label only."""
+    clusters, labels = np.asarray(clusters), np.asarray(labels)
+    if clusters.shape != labels.shape or clusters.ndim != 1:
+        raise ValueError('clusters and labels must be vectors of one length')
+    if not len(clusters):
+        raise ValueError('no points')
+    majority = 0
+    for cluster in np.unique(clusters):
+        _, counts = np.unique(labels[clusters == cluster], return_counts=True)
+        majority += counts.max()
+    return float(majority / len(clusters))
+
+
+def shuffled_purity(clusters, labels, shuffles, rng):
+    """Purity of the same clusters against randomly permuted labels:
+    (mean, std) over `shuffles` permutations."""
+    values = [
+        cluster_purity(clusters, rng.permutation(labels))
+        for _ in range(shuffles)]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def write_purity(steps, resolutions, checkpoint, args, rng):
+    from sklearn.cluster import KMeans
+    deter, labels = steps['deter'], steps['choice']
+    kmeans = KMeans(len(resolutions), n_init=10, random_state=args.seed)
+    clusters = kmeans.fit_predict(deter)
+    purity = cluster_purity(clusters, labels)
+    baseline, baseline_std = shuffled_purity(
+        clusters, labels, args.shuffles, rng)
+    counts = np.bincount(labels, minlength=len(resolutions))
+    result = {
+        'checkpoint': str(checkpoint), 'states': len(labels),
+        'clusters': len(resolutions), 'resolutions': resolutions,
+        'choice_counts': dict(zip(resolutions, counts.tolist())),
+        'purity': purity, 'random_purity': baseline,
+        'random_purity_std': baseline_std, 'shuffles': args.shuffles,
+    }
+    print(f'k-means purity {purity:.3f} vs {baseline:.3f} ± '
+          f'{baseline_std:.3f} with shuffled resolutions '
+          f'({len(labels)} states, k = {len(resolutions)})')
+    path = args.out / 'purity.json'
+    path.write_text(json.dumps(result, indent=2) + '\n')
+    return path
+
+
+def plot_tsne(steps, resolutions, args, rng):
+    from sklearn.manifold import TSNE
+    plt = _pyplot()
+    count = len(steps['choice'])
+    keep = np.sort(rng.choice(
+        count, min(count, args.tsne_states), replace=False))
+    deter, labels = steps['deter'][keep], steps['choice'][keep]
+    perplexity = min(30.0, (len(keep) - 1) / 3)
+    points = TSNE(
+        2, perplexity=perplexity, init='pca',
+        random_state=args.seed).fit_transform(deter)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for index, name in enumerate(resolutions):
+        mask = labels == index
+        ax.scatter(*points[mask].T, s=4, label=f'{name} ({mask.sum()})')
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title('latent states by resolution in use (t-SNE)')
+    ax.legend(title='resolution', fontsize='small', markerscale=3)
+    path = args.out / 'tsne.png'
+    fig.savefig(path, dpi=150, bbox_inches='tight')
+    plt.close(fig)
+    return path
+
+
+def plot_goals(agent, resolutions, args, rng):
+    if IMAGE_KEY not in agent.wm.heads['decoder'].cnn_shapes:
+        print('Skipping goals.png: the world model decodes no images '
+              '(proprio-only run).')
+        return []
+    episodes = replay_episodes(args.logdir / 'replay')
+    if not episodes:
+        print(f"Skipping goals.png: no episodes in {args.logdir / 'replay'}.")
+        return []
+    starts = [
+        (episodes[i], rng.integers(len(episodes[i]['is_first'])))
+        for i in rng.integers(len(episodes), size=args.goal_rows)]
+    frames, goals, chosen = decode_goals(agent, starts)
+    plt = _pyplot()
+    columns = ['observed'] + resolutions
+    fig, axes = plt.subplots(
+        len(starts), len(columns), squeeze=False,
+        figsize=(1.3 * len(columns), 1.3 * len(starts)))
+    for row, frame in enumerate(frames):
+        images = [frame] + list(goals[row])
+        for column, image in enumerate(images):
+            ax = axes[row, column]
+            _show(ax, image)
+            if column - 1 == chosen[row]:
+                _frame(ax, 'red')
+    for column, name in enumerate(columns):
+        axes[0, column].set_title(name, fontsize='small')
+    fig.suptitle('decoded goals per resolution (red: chosen)',
+                 fontsize='small')
+    path = args.out / 'goals.png'
+    fig.savefig(path, dpi=100, bbox_inches='tight')
+    plt.close(fig)
+    return [path]
+
+
+def replay_episodes(directory):
+    episodes = []
+    for path in sorted(directory.glob('*.npz')):
+        with np.load(path) as data:
+            episodes.append({k: data[k] for k in data.files})
+    return episodes
+
+
+def decode_goals(agent, starts):
+    """For (episode, t) pairs: the observed frames [R, H, W, C], the
+    decoded candidate goals [R, N, H, W, C] (uint8) from the posterior
+    state at t, and the resolution the choice head picks there [R]."""
+    import tensorflow as tf
+    latents = [posterior_at(agent, episode, t) for episode, t in starts]
+    latent = {k: tf.concat([l[k] for l in latents], 0) for k in latents[0]}
+    skills, choice = agent.hierarchy.manager.actor.sample(latent)
+    goals = agent.hierarchy.skills.decode_all(
+        skills, tf.cast(latent['deter'], tf.float32))
+    images = []
+    for index in range(goals.shape[1]):
+        deter = goals[:, index]
+        stoch = agent.wm.rssm.get_stoch(deter)
+        decoded = agent.wm.decode_images({'deter': deter, 'stoch': stoch})
+        images.append(_to_uint8(decoded[IMAGE_KEY]))
+    frames = np.stack([episode[IMAGE_KEY][t] for episode, t in starts])
+    return frames, np.stack(images, 1), choice.numpy().argmax(-1)
+
+
+def posterior_at(agent, episode, t):
+    """The world model's posterior state [1, ...] after observing the
+    episode up to and including step t."""
+    import tensorflow as tf
+    data = {
+        k: tf.convert_to_tensor(v[None, :t + 1]) for k, v in episode.items()
+        if k in agent.obs_space or k == 'action'}
+    data = agent.preprocess(data)
+    post, _ = agent.wm.rssm.observe(
+        agent.wm.encoder(data), data['action'], data['is_first'])
+    return {k: v[:, -1] for k, v in post.items()}
+
+
+def plot_states(steps, resolutions, args, rng):
+    if IMAGE_KEY not in steps:
+        print('Skipping states_by_resolution.png: the rollouts have no '
+              'images (pass --render for a proprio run).')
+        return []
+    decisions = np.flatnonzero(steps['decision'])
+    per_row = args.images_per_resolution
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        len(resolutions), per_row, squeeze=False,
+        figsize=(1.1 * per_row, 1.2 * len(resolutions)))
+    for row, name in enumerate(resolutions):
+        chosen = decisions[steps['choice'][decisions] == row]
+        picks = np.sort(rng.choice(
+            chosen, min(len(chosen), per_row), replace=False))
+        for column in range(per_row):
+            ax = axes[row, column]
+            if column < len(picks):
+                _show(ax, steps[IMAGE_KEY][picks[column]])
+            else:
+                _blank(ax)
+        axes[row, 0].set_ylabel(
+            f'{name}\n({len(chosen)}x)', fontsize='small', rotation=0,
+            ha='right', va='center')
+    fig.suptitle('frames at which each resolution was chosen',
+                 fontsize='small')
+    path = args.out / 'states_by_resolution.png'
+    fig.savefig(path, dpi=100, bbox_inches='tight')
+    plt.close(fig)
+    return [path]
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _to_uint8(images):
+    images = np.clip(np.asarray(images, np.float32), 0, 1)
+    return (images * 255).astype(np.uint8)
+
+
+def _show(ax, image):
+    ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _blank(ax):
+    """An empty cell that still shows its axis label."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _frame(ax, color):
+    for spine in ax.spines.values():
+        spine.set_edgecolor(color)
+        spine.set_linewidth(3)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,195 @@
+"""The experiment scripts (plot, analyze, sweep) and eval_only's choice
+override, on a tiny vision run trained once for this module."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'scripts'))
+
+import analyze  # noqa: E402
+import plot  # noqa: E402
+import sweep  # noqa: E402
+import train  # noqa: E402
+
+TINY_RUN = [
+    '--configs', 'dmc_vision', 'debug', '--task', 'dmc_cartpole_swingup',
+    '--run.steps', '300', '--run.save_every', '100',
+    # No training report: tracing it would lengthen the fixture.
+    '--run.log_every', '0']
+RESOLUTIONS = 4  # The debug preset's mrs.skills: [2, 4, 8, inf].
+
+
+def run_python(*args, timeout=300):
+    result = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
+        text=True, timeout=timeout)
+    assert result.returncode == 0, (
+        f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    return result.stdout
+
+
+@pytest.fixture(scope='module')
+def tiny_logdir(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp('scripts') / 'run'
+    run_python('train.py', *TINY_RUN, '--logdir', logdir, timeout=600)
+    return logdir
+
+
+def open_image(path):
+    assert path.stat().st_size > 0, path
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        return image.size
+
+
+def test_scripts_import_without_tensorflow():
+    # Environment processes are spawned from these scripts and must stay
+    # free of TensorFlow.
+    code = (
+        'import sys; sys.path.insert(0, "scripts"); '
+        'import analyze, plot, sweep; '
+        'assert "tensorflow" not in sys.modules, "tensorflow imported"')
+    run_python('-c', code)
+
+
+@pytest.mark.parametrize('clusters, labels, purity', [
+    ([0, 0, 1, 1, 2, 2], ['a', 'a', 'b', 'b', 'c', 'c'], 1.0),
+    ([5, 5, 3, 3], [1, 1, 0, 0], 1.0),
+    ([0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 0], 0.75),
+    ([0, 0, 0, 0], [0, 1, 2, 3], 0.25),
+    ([0, 1, 2, 3], [0, 0, 0, 0], 1.0),
+])
+def test_cluster_purity_known_values(clusters, labels, purity):
+    assert analyze.cluster_purity(clusters, labels) == pytest.approx(purity)
+
+
+def test_cluster_purity_rejects_mismatched_inputs():
+    with pytest.raises(ValueError):
+        analyze.cluster_purity([0, 1, 2], [0, 1])
+    with pytest.raises(ValueError):
+        analyze.cluster_purity([], [])
+
+
+def test_shuffled_purity_is_near_chance_for_a_perfect_clustering():
+    labels = np.repeat(np.arange(4), 100)
+    rng = np.random.default_rng(0)
+    mean, std = analyze.shuffled_purity(labels, labels, 10, rng)
+    assert analyze.cluster_purity(labels, labels) == 1.0
+    assert 0.25 <= mean < 0.35 and std < 0.05
+
+
+@pytest.mark.parametrize('preset', [
+    'mrs', 'director', 'single_8', 'single_16', 'single_32', 'no_inf',
+    'vanilla_expl', 'explore_only'])
+def test_derive_preset_recovers_the_configs_preset(preset):
+    config = train.parse_config(['--configs', 'dmc_vision', preset])
+    assert plot.derive_preset(config) == preset
+
+
+def test_derive_preset_marks_fine_tuning():
+    config = train.parse_config(['--from_checkpoint', '/tmp/pretrained'])
+    assert plot.derive_preset(config) == 'mrs_finetuned'
+
+
+def test_mean_std_over_runs_ignores_missing_bins():
+    mean, std = plot.mean_std_over_runs(
+        [[1.0, np.nan, np.nan], [3.0, 5.0, np.nan]])
+    np.testing.assert_allclose(mean[:2], [2.0, 5.0])
+    np.testing.assert_allclose(std[:2], [1.0, 0.0])
+    assert np.isnan(mean[2])
+
+
+def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
+    output = run_python(
+        'scripts/plot.py', tiny_logdir, '--out', tmp_path,
+        '--metric', 'episode/score', '--bins', '10')
+    for name in ('dmc_cartpole_swingup_episode_score',
+                 'choices_dmc_cartpole_swingup_mrs'):
+        png, pdf = tmp_path / f'{name}.png', tmp_path / f'{name}.pdf'
+        assert str(png) in output and str(pdf) in output
+        width, height = open_image(png)
+        assert width >= 400 and height >= 300
+        assert pdf.read_bytes().startswith(b'%PDF')
+    final = json.loads((tmp_path / 'final_episode_score.json').read_text())
+    [row] = final['rows']
+    assert (row['task'], row['preset'], row['seeds']) == (
+        'dmc_cartpole_swingup', 'mrs', 1)
+    assert np.isfinite(row['mean'])
+    run_python(
+        'scripts/plot.py', tiny_logdir, '--out', tmp_path, '--streams', 'run')
+    open_image(tmp_path / 'dmc_cartpole_swingup_eval_episode_mean_score.png')
+    name = f'choices_dmc_cartpole_swingup_{tiny_logdir.name}.png'
+    open_image(tmp_path / name)
+
+
+def test_analyze_writes_figures_and_purity(tiny_logdir, tmp_path):
+    output = run_python(
+        'scripts/analyze.py', '--logdir', tiny_logdir, '--episodes', 2,
+        '--out', tmp_path, '--goal-rows', 3)
+    assert 'k-means purity' in output
+    purity = json.loads((tmp_path / 'purity.json').read_text())
+    assert purity['states'] == 100  # Two episodes of 50 steps.
+    assert purity['clusters'] == RESOLUTIONS
+    assert purity['resolutions'] == ['2', '4', '8', 'inf']
+    assert sum(purity['choice_counts'].values()) == purity['states']
+    assert 1 / RESOLUTIONS <= purity['purity'] <= 1
+    assert 1 / RESOLUTIONS <= purity['random_purity'] <= 1
+    width, height = open_image(tmp_path / 'tsne.png')
+    assert width >= 300 and height >= 300
+    # 3 start states x (observed frame + 4 goals), 4 resolutions x 8 frames.
+    width, height = open_image(tmp_path / 'goals.png')
+    assert width > height >= 150
+    width, height = open_image(tmp_path / 'states_by_resolution.png')
+    assert width > height >= 200
+
+
+def test_sweep_commands_are_valid_train_commands():
+    commands = sweep.main([
+        '--table', 'ablations', '--tasks', 'dmc_cartpole_swingup',
+        'gymr_fetch_push', '--seeds', '0', '1', '--steps', '5000'])
+    assert len(commands) == 2 * 2 * 7  # tasks x seeds x runs per seed
+    for command in commands:
+        assert command[0] == 'train.py'
+        config = train.parse_config(command[1:])
+        assert config.run.steps == 5000
+    finetune = commands[6]
+    assert finetune[finetune.index('--from_checkpoint') + 1] == (
+        commands[5][commands[5].index('--logdir') + 1])
+    table1 = sweep.main(['--table', '1', '--seeds', '0'])
+    assert len(table1) == len(sweep.DMC_TASKS) * 2
+    presets = {c[c.index('--configs') + 2] for c in table1}
+    assert presets == {'mrs', 'director'}
+
+
+def test_eval_choice_override_fixes_the_resolution(tiny_logdir):
+    output = run_python(
+        'scripts/sweep.py', '--table', '3', '--logdirs', tiny_logdir,
+        '--configs', 'dmc_vision', 'debug', '--choices', 'fixed:0',
+        'fixed:1', '--eval-eps', 2, '--run', timeout=400)
+    assert output.count('--run.script eval_only') == 2
+    results = {
+        index: json.loads(
+            (tiny_logdir / f'eval_scores_fixed_{index}.json').read_text())
+        for index in (0, 1)}
+    for index, result in results.items():
+        assert result['eval_choice'] == f'fixed:{index}'
+        assert result['episodes'] == len(result['scores']) == 2
+        expected = np.eye(RESOLUTIONS)[index]
+        for frequencies in result['choice_frequencies']:
+            np.testing.assert_allclose(frequencies, expected)
+        np.testing.assert_allclose(result['mean_choice_frequency'], expected)
+    assert (results[0]['choice_frequencies'] !=
+            results[1]['choice_frequencies'])
+    rows = sweep.main(
+        ['--table', '3', '--logdirs', str(tiny_logdir), '--collect'])
+    assert [row[:3] for row in rows] == [
+        ('dmc_cartpole_swingup', 'fixed:0', 1),
+        ('dmc_cartpole_swingup', 'fixed:1', 1)]
