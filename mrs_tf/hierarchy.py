@@ -61,7 +61,8 @@ class Hierarchy(Module):
     def _propose(self, latent, override='learned'):
         meta = self.manager.actor
         skills, choice = meta.sample(nets.sg(latent))
-        choice = override_choice(choice, override)
+        # Exactly one-hot: the straight-through sample is off by rounding.
+        choice = override_choice(tf.round(choice), override)
         context = tf.cast(latent['deter'], tf.float32)
         goals = self.skills.decode_all(skills, context)
         goal = tf.einsum('bn,bnd->bd', choice, goals)
