@@ -39,12 +39,3 @@ class Ratio:
         self._last += repeats / self._ratio
         return repeats
 
-
-class Until:
-    """True while the step is below `until`."""
-
-    def __init__(self, until):
-        self._until = until
-
-    def __call__(self, step):
-        return int(step) < self._until

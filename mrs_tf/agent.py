@@ -137,7 +137,8 @@ class Agent(tf.Module):
         obs = self.preprocess(obs)
         first = obs['is_first'] > 0
         initial = self.hierarchy.initial(tf.shape(first)[0])
-        carry = {k: nets.where_rows(first, initial[k], v) for k, v in carry.items()}
+        carry = {
+            k: nets.where_rows(first, initial[k], v) for k, v in carry.items()}
         embed = self.wm.encoder(obs)
         latent, _ = self.wm.rssm.obs_step(
             latent, action, embed, obs['is_first'])

@@ -53,7 +53,8 @@ class Hierarchy(Module):
             new = self._propose(latent, choice)
             if update is None:
                 switch = carry['step'] % self.duration == 0
-                new = {k: nets.where_rows(switch, new[k], carry[k]) for k in new}
+                new = {
+                    k: nets.where_rows(switch, new[k], carry[k]) for k in new}
         carry = {'step': carry['step'] + 1, **new}
         dist = self.worker.actor(nets.sg({**latent, 'goal': carry['goal']}))
         return dist, carry
