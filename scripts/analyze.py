@@ -243,12 +243,8 @@ def plot_goals(agent, resolutions, args, rng):
                 _frame(ax, 'red')
     for column, name in enumerate(columns):
         axes[0, column].set_title(name, fontsize='small')
-    fig.suptitle('decoded goals per resolution (red: chosen)',
-                 fontsize='small')
-    path = args.out / 'goals.png'
-    fig.savefig(path, dpi=100, bbox_inches='tight')
-    plt.close(fig)
-    return [path]
+    return [_save(fig, 'decoded goals per resolution (red: chosen)',
+                  args.out / 'goals.png')]
 
 
 def replay_episodes(directory):
@@ -316,12 +312,15 @@ def plot_states(steps, resolutions, args, rng):
         axes[row, 0].set_ylabel(
             f'{name}\n({len(chosen)}x)', fontsize='small', rotation=0,
             ha='right', va='center')
-    fig.suptitle('frames at which each resolution was chosen',
-                 fontsize='small')
-    path = args.out / 'states_by_resolution.png'
+    return [_save(fig, 'frames at which each resolution was chosen',
+                  args.out / 'states_by_resolution.png')]
+
+
+def _save(fig, title, path):
+    fig.suptitle(title, fontsize='small')
     fig.savefig(path, dpi=100, bbox_inches='tight')
-    plt.close(fig)
-    return [path]
+    _pyplot().close(fig)
+    return path
 
 
 def _pyplot():
