@@ -74,6 +74,11 @@ def check_agent_config(config):
         problems.append('mrs.expl_reward vanilla needs the inf skill in mrs.skills')
     if config.tf.platform not in ('auto', 'cpu', 'gpu'):
         problems.append(f'tf.platform must be auto, cpu or gpu, got {config.tf.platform!r}')
+    devices = config.tf.devices
+    if devices < 1 or config.batch_size % devices:
+        problems.append(
+            f'tf.devices must be positive and divide batch_size '
+            f'({config.batch_size}), got {devices}')
     if config.tf.precision not in (16, 32):
         problems.append(f'tf.precision must be 16 or 32, got {config.tf.precision}')
     choice = config.eval_choice

@@ -5,6 +5,7 @@ networks, per-stream return normalisation, one normalised advantage."""
 import tensorflow as tf
 
 from . import nets
+from . import replicas
 from .module import Module
 from .normalizer import Normalizer
 from .optimizer import Optimizer
@@ -24,7 +25,7 @@ class Critic(Module):
         self.config = config
         self.net = nets.MLP((), **config.critic)
         self.target_net = nets.MLP((), **config.critic)
-        self.updates = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        self.updates = replicas.variable(-1, dtype=tf.int64, trainable=False)
         self.opt = Optimizer('critic', **config.critic_opt)
 
     def returns(self, traj):

@@ -1,7 +1,10 @@
 """The agent the runtime drives: policy(), train(), report(), save/load.
 
 policy, train and report run as tf.functions, XLA-compiled when tf.jit is
-on. Inputs and outputs are numpy; nothing else of TensorFlow leaks out.
+on. With tf.devices > 1 the train step runs under MirroredStrategy, each
+device on a slice of the batch (see replicas.py), in graph mode: XLA cannot
+compile a step that reads mirrored variables on several devices. Inputs
+and outputs are numpy; nothing else of TensorFlow leaks out.
 """
 
 import json
@@ -12,6 +15,7 @@ import tensorflow as tf
 import embodied
 
 from . import nets
+from . import replicas
 from .hierarchy import Hierarchy
 from .module import compute_dtype, set_precision
 from .world_model import WorldModel
@@ -33,14 +37,20 @@ class Agent(tf.Module):
             k: v for k, v in obs_space.items() if not k.startswith('log_')}
         self.act_space = act_space['action']
         self.step = step
-        self.wm = WorldModel(self.obs_space, config)
-        self.hierarchy = Hierarchy(self.wm, self.act_space, config)
-        compile = lambda fn: tf.function(fn, jit_compile=config.tf.jit)
+        self.strategy = make_strategy(config.tf.devices)
+        self._distributed = config.tf.devices > 1
+        with self.strategy.scope():
+            self.wm = WorldModel(self.obs_space, config)
+            self.hierarchy = Hierarchy(self.wm, self.act_space, config)
+            self.train_steps = replicas.variable(0, dtype=tf.int64)
+        jit = config.tf.jit and not self._distributed
+        compile = lambda fn: tf.function(fn, jit_compile=jit)
         self._policy_fns = {
             mode: compile(lambda obs, state, mode=mode:
                           self._policy(obs, state, mode))
             for mode in MODES}
-        self._train_fn = compile(self._train)
+        self._train_fn = compile(
+            self._train_replicas if self._distributed else self._train)
         self._report_fn = compile(self._report)
         self._checkpoint = tf.train.Checkpoint(agent=self)
 
@@ -48,15 +58,22 @@ class Agent(tf.Module):
         obs = {k: v for k, v in obs.items() if k in self.obs_space}
         if state is None:
             state = self._initial_policy_state(len(obs['is_first']))
-        outs, state = self._policy_fns[mode](obs, state)
+        with self.strategy.scope():
+            outs, state = self._policy_fns[mode](obs, state)
         return {k: v.numpy() for k, v in outs.items()}, state
 
     def train(self, data, state=None):
-        metrics = self._train_fn(self._inputs(data))
+        data = self._inputs(data)
+        if self._distributed:
+            data = self.strategy.experimental_distribute_values_from_function(
+                lambda context: self._replica_slice(data, context))
+        with self.strategy.scope():
+            metrics = self._train_fn(data)
         return state, {k: v.numpy() for k, v in metrics.items()}
 
     def report(self, data):
-        report = self._report_fn(self._inputs(data))
+        with self.strategy.scope():
+            report = self._report_fn(self._inputs(data))
         return {k: v.numpy() for k, v in report.items()}
 
     def dataset(self, generator):
@@ -85,7 +102,8 @@ class Agent(tf.Module):
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)  # Raises on truncated or corrupt data.
-        self._checkpoint.read(prefix).expect_partial()
+        with self.strategy.scope():
+            self._checkpoint.read(prefix).expect_partial()
 
     def _spec(self):
         flat = self.config.flat()
@@ -150,14 +168,31 @@ class Agent(tf.Module):
         return outs, (latent, carry, action)
 
     def _train(self, data):
-        data = self.preprocess(data)
-        post, metrics = self.wm.train(data)
-        flatten = lambda x: tf.reshape(x, [-1] + x.shape[2:].as_list())
-        start = {k: flatten(tf.stop_gradient(v)) for k, v in post.items()}
-        start['is_terminal'] = flatten(data['is_terminal'])
-        _, mets = self.hierarchy.train(start, post['deter'])
+        key = tf.stack([tf.constant(self.config.seed, tf.int64),
+                        self.train_steps.read_value()])
+        with replicas.keyed(key):
+            data = self.preprocess(data)
+            post, metrics = self.wm.train(data)
+            flatten = lambda x: tf.reshape(x, [-1] + x.shape[2:].as_list())
+            start = {k: flatten(tf.stop_gradient(v)) for k, v in post.items()}
+            start['is_terminal'] = flatten(data['is_terminal'])
+            _, mets = self.hierarchy.train(start, post['deter'])
         metrics.update(mets)
+        self.train_steps.assign_add(1)
         return metrics
+
+    def _train_replicas(self, data):
+        """The train step on every device; metrics averaged over them (so
+        std and max metrics are averages of the devices' values)."""
+        metrics = self.strategy.run(self._train, (data,))
+        return {
+            k: self.strategy.reduce('MEAN', v, axis=None)
+            for k, v in metrics.items()}
+
+    def _replica_slice(self, data, context):
+        index = context.replica_id_in_sync_group
+        size = data['is_first'].shape[0] // context.num_replicas_in_sync
+        return {k: v[index * size:(index + 1) * size] for k, v in data.items()}
 
     def _report(self, data):
         data = self.preprocess(data)
@@ -181,9 +216,25 @@ class Agent(tf.Module):
         return out
 
 
+def make_strategy(devices):
+    """MirroredStrategy over the first `devices` GPUs, or over as many
+    logical CPUs (see setup_tensorflow) without GPUs; the default
+    strategy for one device."""
+    if devices == 1:
+        return tf.distribute.get_strategy()
+    kind = 'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'
+    names = [d.name for d in tf.config.list_logical_devices(kind)][:devices]
+    if len(names) < devices:
+        raise embodied.ConfigError(
+            f'tf.devices is {devices} but TensorFlow sees {len(names)} '
+            f'{kind} devices')
+    return tf.distribute.MirroredStrategy(names)
+
+
 def setup_tensorflow(config):
     """Chooses the device (tf.platform auto|cpu|gpu), the precision and the
-    seeds. Must run before anything else initialises TensorFlow."""
+    seeds; with tf.devices > 1 on the CPU, splits it into that many logical
+    devices. Must run before anything else initialises TensorFlow."""
     gpus = tf.config.list_physical_devices('GPU')
     platform = config.tf.platform
     if platform == 'auto':
@@ -191,8 +242,17 @@ def setup_tensorflow(config):
     if platform == 'gpu' and not gpus:
         raise embodied.ConfigError(
             'tf.platform is gpu but TensorFlow sees no GPU; use auto or cpu')
+    if platform == 'gpu' and len(gpus) < config.tf.devices:
+        raise embodied.ConfigError(
+            f'tf.devices is {config.tf.devices} but TensorFlow sees '
+            f'{len(gpus)} GPUs')
     if platform == 'cpu':
         tf.config.set_visible_devices([], 'GPU')
+        if config.tf.devices > 1:
+            cpu = tf.config.list_physical_devices('CPU')[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()]
+                * config.tf.devices)
     for gpu in gpus if platform == 'gpu' else []:
         tf.config.experimental.set_memory_growth(gpu, True)
     precision = config.tf.precision

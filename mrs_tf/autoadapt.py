@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from . import replicas
+
 
 class AutoAdapt(tf.Module):
     """Scales a regulariser and adapts the scale toward a target value.
@@ -38,7 +40,7 @@ class AutoAdapt(tf.Module):
         if impl == 'fixed':
             self._scale = tf.constant(scale, tf.float32)
         elif impl == 'mult':
-            self._scale = tf.Variable(
+            self._scale = replicas.variable(
                 tf.ones(self._shape, tf.float32), trainable=False)
         else:
             raise NotImplementedError(impl)
@@ -64,7 +66,7 @@ class AutoAdapt(tf.Module):
         if self._impl == 'fixed':
             return
         leading_axes = list(range(len(reg.shape) - len(self._shape)))
-        avg = tf.reduce_mean(reg, leading_axes)
+        avg = replicas.mean(tf.reduce_mean(reg, leading_axes))
         too_high = avg > (1 + self._thres) * self._target
         too_low = avg < self._target / (1 + self._thres)
         if self._inverse:

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from . import replicas
 from .symlog import symexp, symlog
 
 
@@ -17,7 +18,8 @@ class OneHotDist(tfd.OneHotCategorical):
 
     unimix: mixes this fraction of the uniform distribution into the
         probabilities, which bounds the log-probability of every class.
-    Sampling uses the global random state (any seed is ignored).
+    Samples are Gumbel-max draws from replicas.uniform (any seed is
+    ignored), so they are the same on one device or several.
     """
 
     def __init__(self, logits=None, probs=None, unimix=0.0):
@@ -35,14 +37,24 @@ class OneHotDist(tfd.OneHotCategorical):
 
     def _sample_n(self, n, seed=None):
         logits = self.logits_parameter()
-        classes = logits.shape[-1]
-        flat = tf.reshape(logits, [-1, classes])
-        indices = tf.random.categorical(flat, n)
-        sample = tf.one_hot(tf.transpose(indices), classes, dtype=self.dtype)
-        sample = tf.reshape(
-            sample, tf.concat([[n], tf.shape(logits)], 0))
+        shape = _sample_shape(n, logits)
+        tiny = np.finfo(np.float32).tiny
+        gumbel = -tf.math.log(-tf.math.log(
+            replicas.uniform(shape, batch_axis=1, minval=tiny)))
+        indices = tf.argmax(logits + gumbel, -1)
+        sample = tf.one_hot(indices, logits.shape[-1], dtype=self.dtype)
         probs = self.probs_parameter()
         return tf.stop_gradient(sample) + probs - tf.stop_gradient(probs)
+
+
+class Normal(tfd.Normal):
+    """Normal whose samples come from replicas.normal (any seed is
+    ignored), so they are the same on one device or several."""
+
+    def _sample_n(self, n, seed=None):
+        loc = self.loc + tf.zeros_like(self.scale)
+        return loc + self.scale * replicas.normal(
+            _sample_shape(n, loc), batch_axis=1)
 
 
 class MSEDist:
@@ -105,7 +117,7 @@ def bounded_normal(mean, std, dims, minstd, maxstd):
     """
     mean = tf.tanh(tf.cast(mean, tf.float32))
     std = (maxstd - minstd) * tf.sigmoid(tf.cast(std, tf.float32)) + minstd
-    dist = independent(tfd.Normal(mean, std), dims)
+    dist = independent(Normal(mean, std), dims)
     size = _event_size(mean, dims)
     dist.minent = size * tfd.Normal(0.0, minstd).entropy()
     dist.maxent = size * tfd.Normal(0.0, maxstd).entropy()
@@ -123,6 +135,12 @@ def onehot(logits, dims, unimix=0.0):
     dist.minent = 0.0
     dist.maxent = _event_size(logits, dims) / classes * np.log(classes)
     return dist
+
+
+def _sample_shape(n, tensor):
+    if tensor.shape.is_fully_defined():
+        return [n] + tensor.shape.as_list()
+    return tf.concat([[n], tf.shape(tensor)], 0)
 
 
 def _event_size(tensor, dims):

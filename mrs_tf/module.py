@@ -7,6 +7,8 @@ their parameters back to float32, so losses are always float32.
 
 import tensorflow as tf
 
+from . import replicas
+
 _compute_dtype = tf.float32
 
 
@@ -49,6 +51,6 @@ class Module(tf.Module):
         if name not in self._own_variables:
             with tf.init_scope():
                 value = initializer([int(x) for x in shape])
-                self._own_variables[name] = tf.Variable(
+                self._own_variables[name] = replicas.variable(
                     tf.cast(value, tf.float32), name=name)
         return self._own_variables[name]

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import distributions as dists
+from . import replicas
 from .module import Module, compute_dtype, to_compute
 
 ACTIVATIONS = {
@@ -42,9 +43,12 @@ def scan(fn, inputs, start, unroll):
     """Applies carry = fn(carry, inputs[t]) over the leading (time) axis and
     stacks the carries: a Python loop if unroll (Director's default, a
     larger graph), otherwise tf.scan."""
-    if not unroll:
-        return tf.scan(fn, inputs, start)
     length = tf.nest.flatten(inputs)[0].shape[0]
+    if not unroll:
+        def body(carry, indexed):
+            with replicas.iteration(indexed[0]):
+                return fn(carry, indexed[1])
+        return tf.scan(body, (tf.range(length), inputs), start)
     carry, outputs = start, []
     for t in range(length):
         carry = fn(carry, tf.nest.map_structure(lambda x: x[t], inputs))

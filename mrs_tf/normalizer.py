@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from . import replicas
+
 
 class Normalizer(tf.Module):
     """Scales values by moving averages of their first two moments.
@@ -28,9 +30,9 @@ class Normalizer(tf.Module):
         self._impl = impl
         self._decay = decay
         self._min_var = 1 / max ** 2
-        self.mean_ema = tf.Variable(0.0, trainable=False, dtype=tf.float64)
-        self.square_ema = tf.Variable(0.0, trainable=False, dtype=tf.float64)
-        self.updates = tf.Variable(0, trainable=False, dtype=tf.int64)
+        self.mean_ema = replicas.variable(0.0, trainable=False, dtype=tf.float64)
+        self.square_ema = replicas.variable(0.0, trainable=False, dtype=tf.float64)
+        self.updates = replicas.variable(0, trainable=False, dtype=tf.int64)
 
     def __call__(self, values, update=True):
         if update:
@@ -39,13 +41,13 @@ class Normalizer(tf.Module):
 
     def update(self, values):
         values = tf.cast(values, tf.float64)
+        mean, square = replicas.mean(
+            [tf.reduce_mean(values), tf.reduce_mean(values ** 2)])
         decay = self._decay
         self.updates.assign_add(1)
-        self.mean_ema.assign(
-            decay * self.mean_ema + (1 - decay) * tf.reduce_mean(values))
+        self.mean_ema.assign(decay * self.mean_ema + (1 - decay) * mean)
         self.square_ema.assign(
-            decay * self.square_ema
-            + (1 - decay) * tf.reduce_mean(values ** 2))
+            decay * self.square_ema + (1 - decay) * square)
 
     def transform(self, values):
         if self._impl == 'off':

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from . import replicas
 from .module import compute_dtype
 
 
@@ -35,12 +36,12 @@ class Optimizer(tf.Module):
         self._wd_pattern = wd_pattern
         self._beta1 = beta1
         self._beta2 = beta2
-        self.steps = tf.Variable(0, trainable=False, dtype=tf.int64)
+        self.steps = replicas.variable(0, trainable=False, dtype=tf.int64)
         self._moments = []
         self._scaling = compute_dtype() == tf.float16
         if self._scaling:
-            self.loss_scale = tf.Variable(1e4, trainable=False)
-            self._finite_steps = tf.Variable(
+            self.loss_scale = replicas.variable(1e4, trainable=False)
+            self._finite_steps = replicas.variable(
                 0, trainable=False, dtype=tf.int64)
 
     def minimize(self, tape, loss, modules):
@@ -59,6 +60,7 @@ class Optimizer(tf.Module):
             if grad is None:
                 raise RuntimeError(
                     f'{self.name}: no gradient for {var.name} {var.shape}.')
+        grads = replicas.mean(grads)
         if self._scaling:
             grads = [grad / self.loss_scale for grad in grads]
             finite = tf.reduce_all(
@@ -89,8 +91,8 @@ class Optimizer(tf.Module):
             with tf.init_scope():
                 for var in variables:
                     self._moments.append((
-                        tf.Variable(tf.zeros_like(var), trainable=False),
-                        tf.Variable(tf.zeros_like(var), trainable=False)))
+                        replicas.variable(tf.zeros_like(var), trainable=False),
+                        replicas.variable(tf.zeros_like(var), trainable=False)))
         assert len(variables) == len(self._moments), (
             f'{self.name}: the set of variables changed.')
         return variables

@@ -87,8 +87,9 @@ class WorldModel(Module):
                 steps.append(step(steps[-1], t))
             traj = {k: tf.stack([s[k] for s in steps], 0) for k in first}
         else:
-            rest = tf.scan(
-                lambda prev, _: step(prev, None), tf.range(horizon), first)
+            rest = nets.scan(
+                lambda prev, _: step(prev, None), tf.range(horizon), first,
+                unroll=False)
             traj = {k: tf.concat([first[k][None], rest[k]], 0) for k in first}
         cont = self.heads['cont'](traj).mean()
         traj['cont'] = tf.concat([first_cont[None], cont[1:]], 0)

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import embodied
 from conftest import ROOT
+from mrs_tf import replicas
 from mrs_tf.nets import sg
 from mrs_tf.autoadapt import AutoAdapt
 from mrs_tf.meta_controller import MetaController
@@ -155,11 +156,13 @@ def test_exploration_reward_is_min_over_finite_modules(skills, feat):
     hier = Hierarchy.__new__(Hierarchy)
     hier.skills, hier.config = skills, config
     traj = {'deter': tf.transpose(feat, [1, 0, 2])}
-    tf.random.set_seed(3)
-    reward = hier.exploration_reward(traj)
-    tf.random.set_seed(3)
-    start = tf.repeat(traj['deter'][:1], 10, 0)
-    errors = [skills.reconstruction_error(l, traj['deter'], start)
-              for l in (2, 4)]
-    np.testing.assert_allclose(reward, tf.minimum(*errors)[1:], rtol=1e-6)
+    key = tf.constant([3, 0], tf.int64)
+    with replicas.keyed(key):
+        reward = hier.exploration_reward(traj)
+    # Same draws: the reward encodes batch-major [B, T] states.
+    with replicas.keyed(key):
+        start = tf.repeat(feat[:, :1], 10, 1)
+        errors = [skills.reconstruction_error(l, feat, start) for l in (2, 4)]
+    expected = tf.transpose(tf.minimum(*errors))[1:]
+    np.testing.assert_allclose(reward, expected, rtol=1e-6)
     assert reward.shape == (9, 3)

@@ -346,6 +346,18 @@ def test_bounded_normal_and_binary():
     assert binary.log_prob(tf.constant([1.0, 1.0])).shape == (2,)
 
 
+def test_samples_follow_their_distributions():
+    probs = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    logits = tf.math.log(tf.tile(probs[None], [40000, 1]))
+    freq = tf.reduce_mean(dists.OneHotDist(logits).sample(), 0)
+    np.testing.assert_allclose(freq, probs, atol=0.01)
+    normal = dists.bounded_normal(
+        tf.fill((40000, 2), 0.5), tf.zeros((40000, 2)), 1, 0.1, 1.0)
+    sample = normal.sample().numpy()
+    np.testing.assert_allclose(sample.mean(0), np.tanh(0.5), atol=0.01)
+    np.testing.assert_allclose(sample.std(0), 0.55, atol=0.01)
+
+
 def test_world_model_step_compiles_with_xla():
     shapes = {'image': (64, 64, 3), 'vec': (3,), **FLAGS}
     encoder = nets.MultiEncoder(shapes, cnn_depth=2, mlp_layers=1, mlp_units=8)
