@@ -2,13 +2,17 @@
 
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
-        [--out bench.json] [--no-jit]
+        [--loop-trains 10] [--out bench.json] [--no-jit]
 
 For every (size, preset) it builds the agent as train.py does, trains it on
 one replay batch of random-policy episodes and reports parameter counts, the
 compile time of the first train call, the median and minimum time of the
-following train calls and the policy time for 4 environments. Progress goes
-to stderr, the table to stdout and every number to the JSON file.
+following train calls and the policy time for 4 environments. Then it runs
+the whole loop of train.py (env.amount environments in their processes,
+replay, prefetched batches, one train call every run.train_every steps) for
+--loop-trains train calls and reports environment steps per second and the
+fraction of the learner's time spent waiting for a batch. Progress goes to
+stderr, the table to stdout and every number to the JSON file.
 
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
@@ -52,7 +56,8 @@ def main():
             key = data_key(config)
             if key not in data_cache:
                 data_cache[key] = prepare_data(config)
-            result = benchmark(config, *data_cache[key], args.steps)
+            result = benchmark(
+                config, *data_cache[key], args.steps, args.loop_trains)
             results.append({'size': size, 'preset': preset, **result})
             write_report(args, setup, results)
             gc.collect()
@@ -83,6 +88,9 @@ def parse_args():
     parser.add_argument(
         '--steps', type=int, default=10,
         help='timed train calls after the first (at least 10)')
+    parser.add_argument(
+        '--loop-trains', type=int, default=10,
+        help='train calls timed in the whole loop (0: skip the loop)')
     parser.add_argument('--no-jit', dest='jit', action='store_false')
     parser.add_argument('--out', default='bench.json')
     args = parser.parse_args()
@@ -154,7 +162,7 @@ def sample_batch(config):
             env.close()
 
 
-def benchmark(config, obs_space, act_space, batch, steps):
+def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
     from mrs_tf.agent import Agent
     agent = Agent(obs_space, act_space, embodied.Counter(), config)
     batch_size, chunk = batch['is_first'].shape
@@ -167,6 +175,8 @@ def benchmark(config, obs_space, act_space, batch, steps):
     log(f"train median {result['train_median_s']:.3f}s; timing policy")
     result.update(time_policy(agent, batch))
     result['parameters'] = count_parameters(agent)
+    if loop_trains:
+        result.update(time_loop(agent, config, loop_trains))
     return result
 
 
@@ -209,6 +219,60 @@ def time_policy(agent, batch):
         'policy_s': durations}
 
 
+def time_loop(agent, config, trains):
+    """train.py's loop with this agent: after a random prefill and one
+    warm-up train period, `trains` periods of run.train_every steps."""
+    amount, every = config.env.amount, config.run.train_every
+    log(f'whole loop: {amount} environments, a train call every {every} '
+        f'steps, {trains} train calls')
+    envs = train.make_envs(config, amount, seed=config.seed + 1)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            replay = embodied.Replay(
+                directory, config.replay.size, config.replay.chunk,
+                seed=config.seed, log=log)
+            driver = embodied.Driver(
+                envs, max_restarts=config.env.restarts, log=log)
+            driver.on_step(replay.add)
+            prefill = embodied.RandomAgent(driver.act_space, seed=config.seed)
+            while not replay.stats['sampleable']:
+                driver(prefill.policy, episodes=1)
+            batches = agent.dataset(
+                lambda: replay.dataset(config.batch_size))
+            times = {'steps': 0, 'wait': [], 'train': []}
+            driver.on_step(lambda tran, worker: train_period(
+                agent, batches, every, times))
+            policy = lambda obs, state: agent.policy(obs, state, mode='train')
+            driver(policy, steps=every)
+            times.update(steps=0, wait=[], train=[])
+            start = time.perf_counter()
+            driver(policy, steps=trains * every)
+            elapsed = time.perf_counter() - start
+    finally:
+        for env in envs:
+            env.close()
+    wait, learn = sum(times['wait']), sum(times['train'])
+    return {
+        'loop_steps': times['steps'], 'loop_s': elapsed,
+        'loop_steps_per_s': times['steps'] / elapsed,
+        'loop_frames_per_s': times['steps'] * config.env.repeat / elapsed,
+        'loop_train_calls': len(times['train']),
+        'data_wait_frac': wait / max(wait + learn, 1e-9)}
+
+
+def train_period(agent, batches, every, times):
+    """One environment step of the loop: a train call every `every`."""
+    times['steps'] += 1
+    if times['steps'] % every:
+        return
+    start = time.perf_counter()
+    batch = next(batches)
+    fetched = time.perf_counter()
+    agent.train(batch)
+    times['wait'].append(fetched - start)
+    times['train'].append(time.perf_counter() - fetched)
+
+
 def timed(fn, *args):
     start = time.perf_counter()
     fn(*args)
@@ -246,17 +310,19 @@ def print_table(results):
     header = (
         f"{'size':<8} {'preset':<9} {'params':>10} {'compile s':>10} "
         f"{'train med s':>12} {'train min s':>12} {'policy med ms':>14} "
-        f"{'retraces t/p':>12}")
+        f"{'retraces t/p':>12} {'loop steps/s':>12} {'data wait':>9}")
     print(header)
     print('-' * len(header))
     for r in results:
         params = r['parameters']['total'] if r['parameters'] else 'n/a'
         retraces = f"{r['train_retraces']}/{r['policy_retraces']}"
+        loop = (f"{r['loop_steps_per_s']:>12.2f} {r['data_wait_frac']:>9.3f}"
+                if 'loop_s' in r else f"{'n/a':>12} {'n/a':>9}")
         print(
             f"{r['size']:<8} {r['preset']:<9} {params:>10} "
             f"{r['compile_s']:>10.1f} {r['train_median_s']:>12.3f} "
             f"{r['train_min_s']:>12.3f} {1000 * r['policy_median_s']:>14.2f} "
-            f"{retraces:>12}")
+            f"{retraces:>12} {loop}")
     if any(r['parameters'] is None for r in results):
         print('params n/a: mrs_tf/inspect.py was missing.')
 

@@ -193,3 +193,29 @@ def test_eval_choice_override_fixes_the_resolution(tiny_logdir):
     assert [row[:3] for row in rows] == [
         ('dmc_cartpole_swingup', 'fixed:0', 1),
         ('dmc_cartpole_swingup', 'fixed:1', 1)]
+
+
+def test_bench_reports_steps_loop_and_ratios(tmp_path):
+    out = tmp_path / 'bench.json'
+    table = run_python(
+        'scripts/bench.py', '--sizes', 'debug', '--env', 'dmc_proprio',
+        '--task', 'dmc_cartpole_swingup', '--steps', '10', '--loop-trains',
+        '2', '--no-jit', '--out', out, timeout=900)
+    report = json.loads(out.read_text())
+    results = {r['preset']: r for r in report['results']}
+    assert set(results) == {'director', 'mrs'}
+    for result in results.values():
+        assert len(result['train_s']) == 10
+        assert result['train_retraces'] == 0
+        assert result['policy_retraces'] == 0
+        assert result['parameters']['total'] > 0
+        # Director trains every 16 steps, MRS every 8: 2 calls each.
+        assert result['loop_train_calls'] == 2
+        assert result['loop_steps_per_s'] > 0
+        assert 0 <= result['data_wait_frac'] < 1
+    ratios = report['ratios']['debug']
+    assert ratios['train_median'] == pytest.approx(
+        results['mrs']['train_median_s']
+        / results['director']['train_median_s'])
+    assert ratios['parameters_total'] > 1
+    assert 'mrs/director' in table
