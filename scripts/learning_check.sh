@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Learning check on a CPU: trains MRS and Director (cpu_small preset) on two
 # fast DMC proprio tasks with 2 seeds each, plus the random policy, then
-# writes learning curves and the final scores (plots/final_scores.json).
-#   STEPS=20000 OUT=logdir/learning_check bash scripts/learning_check.sh
+# writes learning curves and the final scores (plots/final_*.json).
+#   STEPS=15000 OUT=logdir/learning_check bash scripts/learning_check.sh
 # STEPS counts agent steps; cpu_small repeats each action twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-20000}
+STEPS=${STEPS:-15000}
 OUT=${OUT:-logdir/learning_check}
 TASKS=${TASKS:-"dmc_cartpole_swingup dmc_reacher_easy"}
 SEEDS=${SEEDS:-"0 1"}
@@ -32,5 +32,9 @@ for task in $TASKS; do
   run "$task" random 0
 done
 
+# Final scores: the last evaluation (2 episodes at the end), and training
+# episodes over the last 20% of steps.
 python scripts/plot.py "$OUT"/*/*/seed* --out "$OUT/plots" \
   --label '/(mrs|director|random)/'
+python scripts/plot.py "$OUT"/*/*/seed* --out "$OUT/plots" \
+  --label '/(mrs|director|random)/' --metric episode/score --final 0.2
