@@ -34,7 +34,7 @@ done
 
 # Final scores: the last evaluation (2 episodes at the end), and training
 # episodes over the last 20% of steps.
-python scripts/plot.py "$OUT"/*/*/seed* --out "$OUT/plots" \
+python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
   --label '/(mrs|director|random)/'
-python scripts/plot.py "$OUT"/*/*/seed* --out "$OUT/plots" \
+python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
   --label '/(mrs|director|random)/' --metric episode/score --final 0.2
