@@ -147,19 +147,25 @@ def sample_batch(config):
         config.update({'env.length': length}), 2, seed=config.seed)
     try:
         with tempfile.TemporaryDirectory() as directory:
-            replay = embodied.Replay(
-                directory, config.replay.size, chunk, seed=config.seed,
-                log=log)
-            driver = embodied.Driver(
-                envs, max_restarts=config.env.restarts, log=log)
-            driver.on_step(replay.add)
-            agent = embodied.RandomAgent(driver.act_space, seed=config.seed)
-            while not replay.stats['sampleable']:
-                driver(agent.policy, episodes=1)
+            replay, _ = prefilled_replay(config, envs, directory)
             return replay.sample(config.batch_size)
     finally:
         for env in envs:
             env.close()
+
+
+def prefilled_replay(config, envs, directory):
+    """A replay in `directory` fed by a driver of `envs`, filled with
+    random-policy episodes until it can be sampled."""
+    replay = embodied.Replay(
+        directory, config.replay.size, config.replay.chunk, seed=config.seed,
+        log=log)
+    driver = embodied.Driver(envs, max_restarts=config.env.restarts, log=log)
+    driver.on_step(replay.add)
+    agent = embodied.RandomAgent(driver.act_space, seed=config.seed)
+    while not replay.stats['sampleable']:
+        driver(agent.policy, episodes=1)
+    return replay, driver
 
 
 def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
@@ -228,15 +234,7 @@ def time_loop(agent, config, trains):
     envs = train.make_envs(config, amount, seed=config.seed + 1)
     try:
         with tempfile.TemporaryDirectory() as directory:
-            replay = embodied.Replay(
-                directory, config.replay.size, config.replay.chunk,
-                seed=config.seed, log=log)
-            driver = embodied.Driver(
-                envs, max_restarts=config.env.restarts, log=log)
-            driver.on_step(replay.add)
-            prefill = embodied.RandomAgent(driver.act_space, seed=config.seed)
-            while not replay.stats['sampleable']:
-                driver(prefill.policy, episodes=1)
+            replay, driver = prefilled_replay(config, envs, directory)
             batches = agent.dataset(
                 lambda: replay.dataset(config.batch_size))
             times = {'steps': 0, 'wait': [], 'train': []}
