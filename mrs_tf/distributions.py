@@ -40,7 +40,7 @@ class OneHotDist(tfd.OneHotCategorical):
         shape = _sample_shape(n, logits)
         tiny = np.finfo(np.float32).tiny
         gumbel = -tf.math.log(-tf.math.log(
-            replicas.uniform(shape, batch_axis=1, minval=tiny)))
+            replicas.uniform(shape, sample_dims=1, minval=tiny)))
         indices = tf.argmax(logits + gumbel, -1)
         sample = tf.one_hot(indices, logits.shape[-1], dtype=self.dtype)
         probs = self.probs_parameter()
@@ -54,7 +54,7 @@ class Normal(tfd.Normal):
     def _sample_n(self, n, seed=None):
         loc = self.loc + tf.zeros_like(self.scale)
         return loc + self.scale * replicas.normal(
-            _sample_shape(n, loc), batch_axis=1)
+            _sample_shape(n, loc), sample_dims=1)
 
 
 class MSEDist:

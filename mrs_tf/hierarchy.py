@@ -7,6 +7,7 @@ step per K for the manager."""
 import tensorflow as tf
 
 from . import nets
+from . import replicas
 from . import trajectory
 from .actor_critic import ActorCritic
 from .meta_controller import MetaController
@@ -104,16 +105,16 @@ class Hierarchy(Module):
         """Eq. 6: how badly the best finite skill module explains the move
         from the start state to each later state; 'vanilla' uses the inf
         module's reconstruction error (Director)."""
-        # Batch-major, so that the skill samples shard like the batch.
-        feat = nets.swap_batch_time(tf.cast(traj['deter'], tf.float32))
-        start = tf.repeat(feat[:, :1], feat.shape[1], 1)
-        if self.config.mrs.expl_reward == 'vanilla':
-            error = self.skills.reconstruction_error(INF, feat, start)
-        else:
-            error = tf.reduce_min(tf.stack([
-                self.skills.reconstruction_error(l, feat, start)
-                for l in self.skills.lengths]), 0)
-        return nets.swap_batch_time(error)[1:]
+        feat = tf.cast(traj['deter'], tf.float32)
+        start = tf.repeat(feat[:1], feat.shape[0], 0)
+        with replicas.batch_axis(1):
+            if self.config.mrs.expl_reward == 'vanilla':
+                error = self.skills.reconstruction_error(INF, feat, start)
+            else:
+                error = tf.reduce_min(tf.stack([
+                    self.skills.reconstruction_error(l, feat, start)
+                    for l in self.skills.lengths]), 0)
+        return error[1:]
 
     def _choice_metrics(self, skill, prefix):
         _, choice = self.manager.actor.unpack(skill)

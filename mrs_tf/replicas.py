@@ -11,7 +11,8 @@ Three rules, followed throughout the agent:
   each call draws the numbers for the global batch from a stateless key
   and returns this replica's rows, so the samples of a row do not depend
   on how the batch is split. Outside keyed() (the policy) they fall back
-  to TensorFlow's stateful generators.
+  to TensorFlow's stateful generators. Code that samples from time-major
+  tensors says so with batch_axis(1).
 """
 
 import contextlib
@@ -72,24 +73,38 @@ def iteration(index):
         stream['key'] = key
 
 
-def uniform(shape, batch_axis=0, minval=0.0):
-    """Uniform numbers in [minval, 1) of `shape`, whose axis batch_axis is
-    this replica's slice of the batch."""
+@contextlib.contextmanager
+def batch_axis(axis):
+    """Inside, the tensors being sampled hold the batch on `axis` (0 by
+    default; 1 for time-major sequences)."""
+    previous = getattr(_local, 'batch_axis', 0)
+    _local.batch_axis = axis
+    try:
+        yield
+    finally:
+        _local.batch_axis = previous
+
+
+def uniform(shape, sample_dims=0, minval=0.0):
+    """Uniform numbers in [minval, 1) of `shape`: `sample_dims` leading
+    sample axes, then the sampled tensor's shape, whose batch axis (see
+    batch_axis()) is this replica's slice of the batch."""
     return _draw(tf.random.stateless_uniform, tf.random.uniform, shape,
-                 batch_axis, minval=minval, maxval=1.0)
+                 sample_dims, minval=minval, maxval=1.0)
 
 
-def normal(shape, batch_axis=0):
-    """Standard normal numbers, sliced like uniform()."""
+def normal(shape, sample_dims=0):
+    """Standard normal numbers, shaped and sliced like uniform()."""
     return _draw(tf.random.stateless_normal, tf.random.normal, shape,
-                 batch_axis)
+                 sample_dims)
 
 
-def _draw(stateless, stateful, shape, batch_axis, **kwargs):
+def _draw(stateless, stateful, shape, sample_dims, **kwargs):
     stream = getattr(_local, 'stream', None)
     if stream is None:
         return stateful(shape, **kwargs)
     shape = [int(d) for d in shape]
+    batch_axis = sample_dims + getattr(_local, 'batch_axis', 0)
     key = tf.random.experimental.stateless_fold_in(
         stream['key'], stream['calls'])
     stream['calls'] += 1

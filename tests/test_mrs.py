@@ -155,14 +155,19 @@ def test_exploration_reward_is_min_over_finite_modules(skills, feat):
     from mrs_tf.hierarchy import Hierarchy
     hier = Hierarchy.__new__(Hierarchy)
     hier.skills, hier.config = skills, config
-    traj = {'deter': tf.transpose(feat, [1, 0, 2])}
+    deter = tf.transpose(feat, [1, 0, 2])
     key = tf.constant([3, 0], tf.int64)
     with replicas.keyed(key):
-        reward = hier.exploration_reward(traj)
-    # Same draws: the reward encodes batch-major [B, T] states.
-    with replicas.keyed(key):
-        start = tf.repeat(feat[:, :1], 10, 1)
-        errors = [skills.reconstruction_error(l, feat, start) for l in (2, 4)]
-    expected = tf.transpose(tf.minimum(*errors))[1:]
+        reward = hier.exploration_reward({'deter': deter})
+    # The same draws: time-major states, the start state at every step.
+    with replicas.keyed(key), replicas.batch_axis(1):
+        start = tf.repeat(deter[:1], 10, 0)
+        errors = [
+            skills.reconstruction_error(l, deter, start) for l in (2, 4)]
+    expected = tf.minimum(*errors)[1:]
     np.testing.assert_allclose(reward, expected, rtol=1e-6)
+    # Not the inf module's error: Eq. 6 only takes the finite modules.
+    with replicas.keyed(key), replicas.batch_axis(1):
+        inf_error = skills.reconstruction_error('inf', deter, start)[1:]
+    assert not np.allclose(reward, inf_error)
     assert reward.shape == (9, 3)
