@@ -35,8 +35,9 @@ class Critic(Module):
             traj[self.reward_key], value, traj['cont'],
             self.config.discount, self.config.return_lambda)
 
-    def train(self, traj):
-        target = nets.sg(self.returns(traj)[0])
+    def train(self, traj, target):
+        """One step toward the lambda returns `target` [T, N]."""
+        target = nets.sg(target)
         with tf.GradientTape() as tape:
             dist = self.net({k: v[:-1] for k, v in traj.items()})
             weight = nets.sg(traj['weight'][:-1])
@@ -86,15 +87,24 @@ class ActorCritic(Module):
 
     def update(self, traj, tape):
         """Trains the critics, then the actor; `tape` must have recorded the
-        imagination of `traj` (the worker backpropagates through it)."""
+        imagination of `traj` (the worker backpropagates through it).
+
+        Each stream's returns are computed once, before its critic's update,
+        and serve as the critic's target and the actor's advantage. Upstream
+        Director recomputes them for the actor after the update; the two
+        differ only on the steps that refresh the slow target network.
+        """
         metrics = {}
+        with tape:
+            returns = {
+                key: critic.returns(traj)
+                for key, critic in self.critics.items()}
         for key, critic in self.critics.items():
-            mets = critic.train(traj)
+            mets = critic.train(traj, returns[key][0])
             metrics.update({f'{key}_{k}': v for k, v in mets.items()})
         with tape:
             advantages = []
-            for key, critic in self.critics.items():
-                ret, baseline = critic.returns(traj)
+            for key, (ret, baseline) in returns.items():
                 ret = self.retnorms[key](ret)
                 baseline = self.retnorms[key](baseline, update=False)
                 advantage = ret - baseline
