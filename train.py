@@ -72,6 +72,8 @@ def check_agent_config(config):
         problems.append('mrs.expl_reward min_recon needs a finite skill in mrs.skills')
     elif config.mrs.expl_reward == 'vanilla' and 'inf' not in skills:
         problems.append('mrs.expl_reward vanilla needs the inf skill in mrs.skills')
+    if config.tf.jit not in ('auto', 'xla', 'graph'):
+        problems.append(f'tf.jit must be auto, xla or graph, got {config.tf.jit!r}')
     if config.tf.platform not in ('auto', 'cpu', 'gpu'):
         problems.append(f'tf.platform must be auto, cpu or gpu, got {config.tf.platform!r}')
     devices = config.tf.devices
@@ -164,10 +166,10 @@ def make_logger(config, logdir, step):
 def make_agent(config, obs_space, act_space, step):
     if config.agent == 'random':
         return embodied.RandomAgent(act_space, seed=config.seed)
-    from mrs_tf.agent import Agent, setup_tensorflow
+    from mrs_tf.agent import Agent, setup_tensorflow, use_xla
     platform, precision = setup_tensorflow(config)
     print(f'TensorFlow on {platform}, float{precision}, '
-          f"XLA {'on' if config.tf.jit else 'off'}.")
+          f"{'XLA' if use_xla(config) else 'graph mode'}.")
     return Agent(obs_space, act_space, step, config)
 
 

@@ -58,4 +58,4 @@ def vision_agent(vision_data):
 @pytest.fixture(scope='session')
 def proprio_xla_agent(proprio_data):
     obs_space, act_space, _, config = proprio_data
-    return build_agent(obs_space, act_space, config.update({'tf.jit': True}))
+    return build_agent(obs_space, act_space, config.update({'tf.jit': 'xla'}))

@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import pytest
 
+import embodied
+
 from conftest import ROOT, build_agent
 
 
@@ -135,3 +137,13 @@ def test_train_traces_once_and_scanned_imagination_switches_every_k(
     for t in range(config.imag_horizon + 1):
         np.testing.assert_array_equal(goal[t], goal[t - t % k])
     assert not np.allclose(goal[0], goal[k])
+
+
+def test_jit_auto_is_graph_mode_without_a_gpu():
+    import tensorflow as tf
+    from mrs_tf.agent import use_xla
+    config = embodied.load_config(ROOT / 'configs.yaml', [])
+    assert tf.config.list_logical_devices('GPU') == []
+    assert config.tf.jit == 'auto' and not use_xla(config)
+    assert use_xla(config.update({'tf.jit': 'xla'}))
+    assert not use_xla(config.update({'tf.jit': 'graph'}))

@@ -108,6 +108,7 @@ def test_project_presets_load():
     (['--run.steps', 'many'], 'expects int'),
     (['--task', 'dmc_walker_wlk'], 'dmc_walker_walk'),
     (['--tf.devices', '3'], 'tf.devices must be positive and divide'),
+    (['--tf.jit', 'True'], 'tf.jit must be auto, xla or graph'),
 ])
 def test_train_py_bad_input_exits_2_with_one_line(argv, message):
     result = subprocess.run(
