@@ -2,7 +2,8 @@
 
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
-        [--loop-trains 10] [--out bench.json] [--no-jit]
+        [--loop-trains 10] [--out bench.json] [--jit auto|xla|graph] \
+        [--same-process]
 
 For every (size, preset) it builds the agent as train.py does, trains it on
 one replay batch of random-policy episodes and reports parameter counts, the
@@ -14,6 +15,12 @@ replay, prefetched batches, one train call every run.train_every steps) for
 fraction of the learner's time spent waiting for a batch. Progress goes to
 stderr, the table to stdout and every number to the JSON file.
 
+Every (size, preset) is measured in a fresh child process, one after the
+other, and this process prints them side by side: in one process a second
+default-size agent trains ~30% slower than the first (the first one's
+memory is not given back), which biased the mrs/director ratio toward the
+preset measured first. --same-process measures them all here.
+
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
 """
@@ -22,8 +29,10 @@ import argparse
 import gc
 import importlib.util
 import json
+import os
 import pathlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +45,8 @@ sys.path.insert(0, str(ROOT))
 import embodied  # noqa: E402
 import train  # noqa: E402
 
-SIZE_PRESETS = {'debug': ['debug'], 'default': []}
+SIZE_PRESETS = {
+    'debug': ['debug'], 'cpu_small': ['cpu_small'], 'default': []}
 AGENT_PRESETS = {'mrs': [], 'director': ['director']}
 POLICY_ENVS = 4
 POLICY_CALLS = 20
@@ -50,19 +60,43 @@ def main():
     data_cache = {}
     for size in args.sizes:
         for preset in args.presets:
-            config = build_config(args, size, preset)
-            if setup is None:
-                setup = setup_tensorflow(config)
-            key = data_key(config)
-            if key not in data_cache:
-                data_cache[key] = prepare_data(config)
-            result = benchmark(
-                config, *data_cache[key], args.steps, args.loop_trains)
-            results.append({'size': size, 'preset': preset, **result})
+            if args.isolate:
+                child_setup, result = run_child(args, size, preset)
+                setup = setup or child_setup
+                results.append(result)
+            else:
+                config = build_config(args, size, preset)
+                if setup is None:
+                    setup = setup_tensorflow(config)
+                key = data_key(config)
+                if key not in data_cache:
+                    data_cache[key] = prepare_data(config)
+                result = benchmark(
+                    config, *data_cache[key], args.steps, args.loop_trains)
+                results.append({'size': size, 'preset': preset, **result})
+                gc.collect()
             write_report(args, setup, results)
-            gc.collect()
     print_table(results)
     print_ratios(compute_ratios(results))
+
+
+def run_child(args, size, preset):
+    """Benchmarks one (size, preset) in a new process of this script; its
+    progress goes to our stderr. Returns (setup, result)."""
+    log(f'{size} {preset}: in a child process')
+    with tempfile.TemporaryDirectory() as directory:
+        out = pathlib.Path(directory) / 'bench.json'
+        argv = [
+            sys.executable, __file__, '--same-process', '--sizes', size,
+            '--presets', preset, '--env', args.env, '--steps',
+            str(args.steps), '--loop-trains', str(args.loop_trains),
+            '--out', str(out)]
+        argv += ['--task', args.task] if args.task else []
+        argv += ['--jit', args.jit]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        report = json.loads(out.read_text())
+    setup = {k: report[k] for k in ('platform', 'precision')}
+    return setup, report['results'][0]
 
 
 def write_report(args, setup, results):
@@ -91,7 +125,12 @@ def parse_args():
     parser.add_argument(
         '--loop-trains', type=int, default=10,
         help='train calls timed in the whole loop (0: skip the loop)')
-    parser.add_argument('--no-jit', dest='jit', action='store_false')
+    parser.add_argument(
+        '--jit', choices=['auto', 'xla', 'graph'], default='auto',
+        help="tf.jit (auto: XLA on GPUs, graph mode on CPUs)")
+    parser.add_argument(
+        '--same-process', dest='isolate', action='store_false',
+        help='measure every (size, preset) in this process')
     parser.add_argument('--out', default='bench.json')
     args = parser.parse_args()
     if args.steps < 10:
@@ -106,7 +145,7 @@ def log(message):
 
 def build_config(args, size, preset):
     names = [args.env] + SIZE_PRESETS[size] + AGENT_PRESETS[preset]
-    argv = ['--configs', *names, '--tf.jit', str(args.jit)]
+    argv = ['--configs', *names, '--tf.jit', args.jit]
     if args.task:
         argv += ['--task', args.task]
     return train.parse_config(argv)
@@ -169,13 +208,15 @@ def prefilled_replay(config, envs, directory):
 
 
 def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
-    from mrs_tf.agent import Agent
+    from mrs_tf.agent import Agent, use_xla
     agent = Agent(obs_space, act_space, embodied.Counter(), config)
     batch_size, chunk = batch['is_first'].shape
+    mode = 'xla' if use_xla(config) else 'graph'
     log(f'compiling train (batch {batch_size} x {chunk} steps, '
-        f'skills {list(config.mrs.skills)}, jit {config.tf.jit})')
+        f'skills {list(config.mrs.skills)}, {mode})')
     result = {
-        'batch_size': batch_size, 'chunk': chunk,
+        'batch_size': batch_size, 'chunk': chunk, 'pid': os.getpid(),
+        'mode': mode,
         'skills': [str(s) for s in config.mrs.skills]}
     result.update(time_train(agent, batch, steps))
     log(f"train median {result['train_median_s']:.3f}s; timing policy")

@@ -200,11 +200,14 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
     table = run_python(
         'scripts/bench.py', '--sizes', 'debug', '--env', 'dmc_proprio',
         '--task', 'dmc_cartpole_swingup', '--steps', '10', '--loop-trains',
-        '2', '--no-jit', '--out', out, timeout=900)
+        '2', '--jit', 'graph', '--out', out, timeout=900)
     report = json.loads(out.read_text())
     results = {r['preset']: r for r in report['results']}
     assert set(results) == {'director', 'mrs'}
+    # Each preset in its own child process.
+    assert results['director']['pid'] != results['mrs']['pid']
     for result in results.values():
+        assert result['mode'] == 'graph'
         assert len(result['train_s']) == 10
         assert result['train_retraces'] == 0
         assert result['policy_retraces'] == 0
