@@ -1,10 +1,11 @@
 """The agent the runtime drives: policy(), train(), report(), save/load.
 
 policy, train and report run as tf.functions, XLA-compiled when tf.jit
-says so (see use_xla). With tf.devices > 1 the train step runs under MirroredStrategy, each
-device on a slice of the batch (see replicas.py), in graph mode: XLA cannot
-compile a step that reads mirrored variables on several devices. Inputs
-and outputs are numpy; nothing else of TensorFlow leaks out.
+says so (see use_xla). With tf.devices > 1 the train step runs under
+MirroredStrategy, each device on a slice of the batch (see replicas.py),
+in graph mode: XLA cannot compile a step that reads mirrored variables on
+several devices. Inputs and outputs are numpy; nothing else of TensorFlow
+leaks out.
 """
 
 import json
