@@ -2,38 +2,52 @@
 # Learning check on a CPU: trains MRS and Director (cpu_small preset) on two
 # fast DMC proprio tasks with 2 seeds each, plus the random policy, then
 # writes learning curves and the final scores (plots/final_*.json).
-#   STEPS=15000 OUT=logdir/learning_check bash scripts/learning_check.sh
-# STEPS counts agent steps; cpu_small repeats each action twice.
+#   STEPS=25000 JOBS=2 OUT=logdir/learning_check bash scripts/learning_check.sh
+# STEPS counts agent steps; cpu_small repeats each action twice. JOBS runs
+# that many trainings at a time, each with an equal share of the cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-15000}
+STEPS=${STEPS:-25000}
 OUT=${OUT:-logdir/learning_check}
 TASKS=${TASKS:-"dmc_cartpole_swingup dmc_reacher_easy"}
 SEEDS=${SEEDS:-"0 1"}
+AGENTS=${AGENTS:-"mrs director random"}
+JOBS=${JOBS:-1}
+
+if [ "$JOBS" -gt 1 ]; then
+  threads=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
+  export TF_NUM_INTRAOP_THREADS=${TF_NUM_INTRAOP_THREADS:-$threads}
+  export TF_NUM_INTEROP_THREADS=${TF_NUM_INTEROP_THREADS:-$threads}
+fi
 
 run() {  # task agent-or-preset seed
   local logdir="$OUT/$1/$2/seed$3"
   local agent_flags=(--configs dmc_proprio cpu_small "$2")
   if [ "$2" = random ]; then agent_flags=(--configs dmc_proprio cpu_small --agent random); fi
+  mkdir -p "$(dirname "$logdir")"
   echo "== $1 $2 seed $3 -> $logdir"
   local start=$SECONDS
   python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
     --run.steps "$STEPS" --logdir "$logdir" > "$logdir.log" 2>&1 \
-    || { echo "FAILED: see $logdir.log"; return 1; }
-  echo "   done in $((SECONDS - start)) s"
+    || { echo "FAILED: $1 $2 seed $3, see $logdir.log"; echo "$logdir" >> "$failures"; return 1; }
+  echo "   $1 $2 seed $3 done in $((SECONDS - start)) s"
 }
 
+# Longest runs first (mrs before director) keeps parallel jobs busy.
+failures=$(mktemp)
 for task in $TASKS; do
-  mkdir -p "$OUT/$task/mrs" "$OUT/$task/director" "$OUT/$task/random"
   for seed in $SEEDS; do
-    run "$task" mrs "$seed"
-    run "$task" director "$seed"
+    for agent in $AGENTS; do
+      while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 2; done
+      run "$task" "$agent" "$seed" &
+    done
   done
-  run "$task" random 0
 done
+wait
+if [ -s "$failures" ]; then echo "Failed runs, no plots:"; cat "$failures"; exit 1; fi
 
-# Final scores: the last evaluation (2 episodes at the end), and training
-# episodes over the last 20% of steps.
+# Final scores: the last evaluation, and training episodes over the last
+# 20% of steps.
 python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
   --label '/(mrs|director|random)/'
 python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
