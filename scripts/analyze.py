@@ -278,14 +278,21 @@ def decode_goals(agent, starts):
 def posterior_at(agent, episode, t):
     """The world model's posterior state [1, ...] after observing the
     episode up to and including step t."""
+    post = observe(agent, {k: v[None, :t + 1] for k, v in episode.items()})
+    return {k: v[:, -1] for k, v in post.items()}
+
+
+def observe(agent, sequences):
+    """The world model's posterior states [B, T, ...] for sequences of
+    observations and actions [B, T, ...] (numpy)."""
     import tensorflow as tf
     data = {
-        k: tf.convert_to_tensor(v[None, :t + 1]) for k, v in episode.items()
+        k: tf.convert_to_tensor(v) for k, v in sequences.items()
         if k in agent.obs_space or k == 'action'}
     data = agent.preprocess(data)
     post, _ = agent.wm.rssm.observe(
         agent.wm.encoder(data), data['action'], data['is_first'])
-    return {k: v[:, -1] for k, v in post.items()}
+    return post
 
 
 def plot_states(steps, resolutions, args, rng):

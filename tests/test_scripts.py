@@ -14,6 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'scripts'))
 
 import analyze  # noqa: E402
+import controllability  # noqa: E402
+import embodied  # noqa: E402
 import plot  # noqa: E402
 import sweep  # noqa: E402
 import train  # noqa: E402
@@ -55,7 +57,7 @@ def test_scripts_import_without_tensorflow():
     # free of TensorFlow.
     code = (
         'import sys; sys.path.insert(0, "scripts"); '
-        'import analyze, plot, sweep; '
+        'import analyze, controllability, plot, sweep; '
         'assert "tensorflow" not in sys.modules, "tensorflow imported"')
     run_python('-c', code)
 
@@ -149,6 +151,46 @@ def test_analyze_writes_figures_and_purity(tiny_logdir, tmp_path):
     assert width > height >= 150
     width, height = open_image(tmp_path / 'states_by_resolution.png')
     assert width > height >= 200
+
+
+def test_goal_spread_is_the_mean_distance_within_a_start_over_the_norm():
+    goals = np.zeros([2, 3, 2])
+    goals[0] = [[1, 0], [1, 0], [1, 0]]  # One goal for every z.
+    goals[1] = [[0, 1], [0, -1], [0, 1]]  # Pairwise distances 2, 0, 2.
+    # Mean pairwise distance (0 + 4/3) / 2 over the mean norm 1.
+    assert controllability.goal_spread(goals) == pytest.approx(2 / 3)
+    assert controllability.goal_spread(goals[:1]) == 0
+
+
+def test_controllability_finds_a_module_that_ignores_its_skill(
+        tiny_logdir, tmp_path):
+    out = tmp_path / 'controllability.json'
+    argv = ['--logdir', str(tiny_logdir), '--starts', '16', '--samples', '4']
+    rows = controllability.main(argv + ['--out', str(out)])
+    assert json.loads(out.read_text())['heads'] == rows
+    assert [row['head'] for row in rows] == ['2', '4', '8', 'inf']
+    assert sum(row['choice_prob'] for row in rows) == pytest.approx(1)
+    for row in rows:
+        assert 0 < row['entropy'] <= 1
+        assert row['return_std'] > 0 and row['state_spread'] > 0
+    # Zero the skill's weights in the decoder's input layer of l = 4: its
+    # goals no longer depend on z, and the probe must say so.
+    import tensorflow as tf
+    agent, _ = controllability.load_agent(
+        embodied.Config.load(tiny_logdir / 'config.yaml'),
+        controllability.parse_args(argv))
+    starts = controllability.start_states(
+        agent, tiny_logdir / 'replay', 16, np.random.default_rng(0))
+    before = [row['goal_spread'] for row in controllability.probe(
+        agent, starts, 4)]
+    [kernel] = [v for v in agent.hierarchy.skills.decoder_inputs['4']
+                .trainable_variables if v.shape.rank == 2]
+    skill_size = int(np.prod(agent.config.skill_shape))
+    kernel[:skill_size].assign(tf.zeros_like(kernel[:skill_size]))
+    after = [row['goal_spread'] for row in controllability.probe(
+        agent, starts, 4)]
+    assert min(before) > 1e-3, before
+    assert after[1] < 1e-6 and after[0] > 1e-3 and after[2] > 1e-3, after
 
 
 def test_sweep_commands_are_valid_train_commands():
