@@ -1,4 +1,6 @@
-"""Train or evaluate an agent: python train.py --configs dmc_vision --task dmc_hopper_hop
+"""Train or evaluate an agent:
+
+    python train.py --configs dmc_vision --task dmc_hopper_hop
 
 TensorFlow is imported only inside main(): environment processes are
 spawned from this file and must never load it.
@@ -61,34 +63,47 @@ def check_agent_config(config):
     finite = [s for s in skills if s != 'inf']
     problems = []
     if any(not isinstance(s, int) or s < 1 for s in finite):
-        problems.append(f"mrs.skills takes positive step counts and 'inf', got {skills}")
+        problems.append(
+            f"mrs.skills takes positive step counts and 'inf', "
+            f"got {skills}")
     elif finite and max(finite) >= config.replay.chunk:
         problems.append(
             f'the longest skill ({max(finite)} steps) needs replay.chunk > '
             f'{max(finite)}, got {config.replay.chunk}')
     if config.mrs.expl_reward not in ('min_recon', 'vanilla'):
-        problems.append(f"mrs.expl_reward must be min_recon or vanilla, got {config.mrs.expl_reward!r}")
+        problems.append(
+            f"mrs.expl_reward must be min_recon or vanilla, "
+            f"got {config.mrs.expl_reward!r}")
     elif config.mrs.expl_reward == 'min_recon' and not finite:
-        problems.append('mrs.expl_reward min_recon needs a finite skill in mrs.skills')
+        problems.append(
+            'mrs.expl_reward min_recon needs a finite skill in mrs.skills')
     elif config.mrs.expl_reward == 'vanilla' and 'inf' not in skills:
-        problems.append('mrs.expl_reward vanilla needs the inf skill in mrs.skills')
+        problems.append(
+            'mrs.expl_reward vanilla needs the inf skill in mrs.skills')
     if config.tf.jit not in ('auto', 'xla', 'graph'):
-        problems.append(f'tf.jit must be auto, xla or graph, got {config.tf.jit!r}')
+        problems.append(
+            f'tf.jit must be auto, xla or graph, got {config.tf.jit!r}')
     if config.tf.platform not in ('auto', 'cpu', 'gpu'):
-        problems.append(f'tf.platform must be auto, cpu or gpu, got {config.tf.platform!r}')
+        problems.append(
+            f'tf.platform must be auto, cpu or gpu, '
+            f'got {config.tf.platform!r}')
     devices = config.tf.devices
     if devices < 1 or config.batch_size % devices:
         problems.append(
             f'tf.devices must be positive and divide batch_size '
             f'({config.batch_size}), got {devices}')
     if config.tf.precision not in (16, 32):
-        problems.append(f'tf.precision must be 16 or 32, got {config.tf.precision}')
+        problems.append(
+            f'tf.precision must be 16 or 32, got {config.tf.precision}')
     choice = config.eval_choice
     fixed = choice.startswith('fixed:') and choice[6:].isdigit()
     if choice not in ('learned', 'random') and not fixed:
-        problems.append(f"eval_choice must be learned, random or fixed:<i>, got {choice!r}")
+        problems.append(
+            f"eval_choice must be learned, random or fixed:<i>, "
+            f"got {choice!r}")
     elif fixed and int(choice[6:]) >= len(skills):
-        problems.append(f'eval_choice {choice} names no resolution of {skills}')
+        problems.append(
+            f'eval_choice {choice} names no resolution of {skills}')
     if config.imag_horizon % config.skill_duration:
         problems.append(
             f'imag_horizon ({config.imag_horizon}) must be a multiple of '
@@ -134,7 +149,8 @@ def run(config):
         eval_envs = make_envs(
             config, config.env.eval_amount, seed=config.seed + 10_000)
         cleanup += eval_envs
-        eval_driver = embodied.Driver(eval_envs, max_restarts=config.env.restarts)
+        eval_driver = embodied.Driver(
+            eval_envs, max_restarts=config.env.restarts)
         replay = embodied.Replay(
             logdir / 'replay', config.replay.size, config.replay.chunk,
             seed=config.seed)

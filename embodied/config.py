@@ -148,7 +148,8 @@ def _coerce(key, value, default):
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
     elif isinstance(default, int):
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if (isinstance(value, (int, np.integer))
+                and not isinstance(value, bool)):
             return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)

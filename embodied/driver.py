@@ -93,7 +93,9 @@ class Driver:
         """Actions for the environments (zero where an episode restarts) and
         the policy's `log_*` outputs, which are recorded but not sent."""
         done = self._obs['is_last']
-        logs = {k: np.asarray(v) for k, v in acts.items() if k.startswith('log_')}
+        logs = {
+            k: np.asarray(v)
+            for k, v in acts.items() if k.startswith('log_')}
         acts = {
             k: np.asarray(v, self._act_space[k].dtype)
             for k, v in acts.items() if k in self._act_space}

@@ -130,7 +130,8 @@ class InProcessEnv:
     def __init__(self, ctor):
         self._ctor = ctor
         self._env = ctor()
-        self.obs_space, self.act_space = self._env.obs_space, self._env.act_space
+        self.obs_space, self.act_space = (
+            self._env.obs_space, self._env.act_space)
         self._action = None
 
     def restart(self):
@@ -148,7 +149,8 @@ class InProcessEnv:
         try:
             return self._env.step(self._action)
         except Exception as e:
-            raise EnvError(f'environment raised:\n{traceback.format_exc()}') from e
+            raise EnvError(
+                f'environment raised:\n{traceback.format_exc()}') from e
 
     def close(self):
         self._env.close()

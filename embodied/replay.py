@@ -32,7 +32,8 @@ class Replay:
         self.chunk = int(chunk)
         self._log = log
         self._rng = np.random.default_rng(seed)
-        self._ongoing = collections.defaultdict(lambda: collections.defaultdict(list))
+        self._ongoing = collections.defaultdict(
+            lambda: collections.defaultdict(list))
         self._episodes = collections.OrderedDict()
         self._steps = 0
         # The learner samples on a prefetch thread while the driver adds.

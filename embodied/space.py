@@ -9,8 +9,10 @@ class Space:
         if shape is None:
             shape = np.broadcast(low, high).shape if low is not None else ()
         self.shape = tuple(int(x) for x in shape)
-        self.low = self._bound(low, -np.inf if self._floating else self._limits[0])
-        self.high = self._bound(high, np.inf if self._floating else self._limits[1])
+        self.low = self._bound(
+            low, -np.inf if self._floating else self._limits[0])
+        self.high = self._bound(
+            high, np.inf if self._floating else self._limits[1])
 
     @property
     def discrete(self):
@@ -29,7 +31,8 @@ class Space:
 
     def _bound(self, value, default):
         value = default if value is None else value
-        return np.broadcast_to(np.asarray(value, self.dtype), self.shape).copy()
+        return np.broadcast_to(
+            np.asarray(value, self.dtype), self.shape).copy()
 
     def contains(self, value):
         value = np.asarray(value)
@@ -38,7 +41,8 @@ class Space:
         return bool(np.all(value >= self.low) and np.all(value <= self.high))
 
     def sample(self, rng=np.random):
-        """Uniform sample; unbounded float dimensions are drawn from [-1, 1]."""
+        """Uniform sample; unbounded float dimensions are drawn from
+        [-1, 1]."""
         if self.dtype == bool:
             return rng.uniform(size=self.shape) < 0.5
         if self._floating:
@@ -46,7 +50,8 @@ class Space:
             high = np.minimum(self.high, 1.0)
             return rng.uniform(low, high, self.shape).astype(self.dtype)
         high = self.high.astype(np.int64) + 1
-        return rng.randint(self.low.astype(np.int64), high, self.shape).astype(self.dtype)
+        return rng.randint(
+            self.low.astype(np.int64), high, self.shape).astype(self.dtype)
 
     def __repr__(self):
         bounds = ''
@@ -57,5 +62,6 @@ class Space:
     def __eq__(self, other):
         return (
             isinstance(other, Space) and self.dtype == other.dtype and
-            self.shape == other.shape and np.array_equal(self.low, other.low) and
+            self.shape == other.shape and
+            np.array_equal(self.low, other.low) and
             np.array_equal(self.high, other.high))

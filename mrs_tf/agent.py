@@ -94,7 +94,8 @@ class Agent(tf.Module):
 
     def save(self, directory):
         self._checkpoint.write(str(directory / 'variables'))
-        (directory / 'spec.json').write_text(json.dumps(self._spec(), indent=1))
+        (directory / 'spec.json').write_text(
+            json.dumps(self._spec(), indent=1))
 
     def load(self, directory):
         """Restores the weights (variables not built yet are filled when they
@@ -125,7 +126,8 @@ class Agent(tf.Module):
         mine = json.loads(json.dumps(self._spec()))
         problems = []
         for key in sorted(set(spec['obs_space']) | set(mine['obs_space'])):
-            theirs, ours = spec['obs_space'].get(key), mine['obs_space'].get(key)
+            theirs, ours = (
+                spec['obs_space'].get(key), mine['obs_space'].get(key))
             if theirs != ours:
                 problems.append(f'observation {key}: {theirs} vs {ours}')
         if spec['act_shape'] != mine['act_shape']:

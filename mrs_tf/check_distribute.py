@@ -63,7 +63,8 @@ def compare(single, multi, batch, atol):
         'max_loss_diff': loss_diff[worst_loss], 'worst_loss': worst_loss,
         'max_weight_diff': weight_diff[worst_weight],
         'worst_weight': worst_weight,
-        'passed': max(loss_diff[worst_loss], weight_diff[worst_weight]) <= atol,
+        'passed': (
+            max(loss_diff[worst_loss], weight_diff[worst_weight]) <= atol),
     }
 
 

@@ -28,7 +28,8 @@ class Hierarchy(Module):
         self.skills = SkillModules(
             config.mrs.skills, config.skill_shape, config.rssm.deter, config)
         self.manager = ActorCritic(
-            MetaController(len(self.skills.skills), config.skill_shape, config),
+            MetaController(
+                len(self.skills.skills), config.skill_shape, config),
             REWARD_KEYS, config.manager_rews, config)
         self.worker = ActorCritic(
             WorkerActor(act_space, config), REWARD_KEYS, config.worker_rews,

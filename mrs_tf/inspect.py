@@ -28,7 +28,8 @@ def count_parameters(agent):
     counts['hier/goal_encoder'] = _count(skills.encoder, skills.encoder_heads)
     counts['hier/goal_decoder'] = _count(
         skills.decoder_inputs, skills.decoder, skills.decoder_head)
-    for name, actor_critic in (('manager', hier.manager), ('worker', hier.worker)):
+    for name, actor_critic in (
+            ('manager', hier.manager), ('worker', hier.worker)):
         counts[f'hier/{name}_actor'] = _count(actor_critic.actor)
         for key, critic in actor_critic.critics.items():
             counts[f'hier/{name}_critic_{key}/net'] = _count(critic.net)

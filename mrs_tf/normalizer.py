@@ -30,8 +30,10 @@ class Normalizer(tf.Module):
         self._impl = impl
         self._decay = decay
         self._min_var = 1 / max ** 2
-        self.mean_ema = replicas.variable(0.0, trainable=False, dtype=tf.float64)
-        self.square_ema = replicas.variable(0.0, trainable=False, dtype=tf.float64)
+        self.mean_ema = replicas.variable(
+            0.0, trainable=False, dtype=tf.float64)
+        self.square_ema = replicas.variable(
+            0.0, trainable=False, dtype=tf.float64)
         self.updates = replicas.variable(0, trainable=False, dtype=tf.int64)
 
     def __call__(self, values, update=True):

@@ -91,8 +91,10 @@ class Optimizer(tf.Module):
             with tf.init_scope():
                 for var in variables:
                     self._moments.append((
-                        replicas.variable(tf.zeros_like(var), trainable=False),
-                        replicas.variable(tf.zeros_like(var), trainable=False)))
+                        replicas.variable(
+                            tf.zeros_like(var), trainable=False),
+                        replicas.variable(
+                            tf.zeros_like(var), trainable=False)))
         assert len(variables) == len(self._moments), (
             f'{self.name}: the set of variables changed.')
         return variables

@@ -103,7 +103,8 @@ class SkillModules(Module):
             for skill in self.skills:
                 loss, mets = self._elbo(skill, *self.pairs(skill, feat))
                 losses.append(loss)
-                metrics.update({f'skill{skill}_{k}': v for k, v in mets.items()})
+                metrics.update(
+                    {f'skill{skill}_{k}': v for k, v in mets.items()})
             loss = tf.add_n(losses)
         metrics.update(self.opt.minimize(tape, loss, self))
         return metrics

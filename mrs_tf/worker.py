@@ -15,7 +15,8 @@ class WorkerActor(Module):
     def __init__(self, act_space, config):
         actor = {**dict(config.actor), 'inputs': config.worker_inputs}
         self.net = nets.MLP(act_space.shape, **actor, dist='normal')
-        self.entropy = AutoAdapt(act_space.shape, **config.actent, inverse=True)
+        self.entropy = AutoAdapt(
+            act_space.shape, **config.actent, inverse=True)
 
     def __call__(self, state):
         return self.net(state)

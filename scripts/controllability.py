@@ -174,7 +174,8 @@ def shared_z_policy(hierarchy, index, samples):
         carry = {
             **carry, 'step': carry['step'] + 1,
             'goal': nets.where_rows(switch, goal.mode(), carry['goal'])}
-        dist = hierarchy.worker.actor(nets.sg({**state, 'goal': carry['goal']}))
+        dist = hierarchy.worker.actor(
+            nets.sg({**state, 'goal': carry['goal']}))
         return dist.sample(), carry
     return policy
 

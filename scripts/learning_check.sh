@@ -23,13 +23,16 @@ fi
 run() {  # task agent-or-preset seed
   local logdir="$OUT/$1/$2/seed$3"
   local agent_flags=(--configs dmc_proprio cpu_small "$2")
-  if [ "$2" = random ]; then agent_flags=(--configs dmc_proprio cpu_small --agent random); fi
+  if [ "$2" = random ]; then
+    agent_flags=(--configs dmc_proprio cpu_small --agent random)
+  fi
   mkdir -p "$(dirname "$logdir")"
   echo "== $1 $2 seed $3 -> $logdir"
   local start=$SECONDS
   python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
     --run.steps "$STEPS" --logdir "$logdir" > "$logdir.log" 2>&1 \
-    || { echo "FAILED: $1 $2 seed $3, see $logdir.log"; echo "$logdir" >> "$failures"; return 1; }
+    || { echo "FAILED: $1 $2 seed $3, see $logdir.log"
+         echo "$logdir" >> "$failures"; return 1; }
   echo "   $1 $2 seed $3 done in $((SECONDS - start)) s"
 }
 
@@ -44,7 +47,9 @@ for task in $TASKS; do
   done
 done
 wait
-if [ -s "$failures" ]; then echo "Failed runs, no plots:"; cat "$failures"; exit 1; fi
+if [ -s "$failures" ]; then
+  echo "Failed runs, no plots:"; cat "$failures"; exit 1
+fi
 
 # Final scores: the last evaluation, and training episodes over the last
 # 20% of steps.

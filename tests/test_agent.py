@@ -42,7 +42,8 @@ def test_train_and_policy_step_vision(vision_agent, vision_data):
     assert 'image_loss_mean' in metrics
 
 
-def test_train_and_policy_step_proprio_with_xla(proprio_xla_agent, proprio_data):
+def test_train_and_policy_step_proprio_with_xla(
+        proprio_xla_agent, proprio_data):
     _, _, replay, config = proprio_data
     metrics = check_train_and_policy(proprio_xla_agent, replay, config)
     assert 'position_loss_mean' in metrics and 'image_loss_mean' not in metrics
@@ -105,7 +106,8 @@ def test_director_parameter_counts_equal_upstream(env):
 
 
 def test_mrs_parameter_overhead_over_director_is_small():
-    mrs, director = inspect('dmc_vision', 'mrs'), inspect('dmc_vision', 'director')
+    mrs, director = (
+        inspect('dmc_vision', 'mrs'), inspect('dmc_vision', 'director'))
     assert mrs['total'] > director['total']
     assert mrs['total'] <= 1.10 * director['total']
     # Only the skill modules and the manager's actor grow.
@@ -120,7 +122,8 @@ def test_train_traces_once_and_scanned_imagination_switches_every_k(
     agent = build_agent(
         obs_space, act_space, config.update({'imag_unroll': False}))
     agent.train(replay.sample(config.batch_size))
-    # The first call traces twice: once creating the variables, once using them.
+    # The first call traces twice: once creating the variables, once using
+    # them.
     traces = agent._train_fn.experimental_get_tracing_count()
     for _ in range(3):
         agent.train(replay.sample(config.batch_size))

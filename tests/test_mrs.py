@@ -55,11 +55,15 @@ def test_heads_get_gradients_only_from_their_own_elbo(skills, feat):
     for skill in skills.skills:
         with tf.GradientTape(persistent=True) as tape:
             loss, _ = skills._elbo(skill, *skills.pairs(skill, feat))
-        own = [skills.encoder_heads[str(skill)], skills.decoder_inputs[str(skill)]]
+        own = [
+            skills.encoder_heads[str(skill)],
+            skills.decoder_inputs[str(skill)]]
         others = [
             module for name in skills.encoder_heads if name != str(skill)
-            for module in (skills.encoder_heads[name], skills.decoder_inputs[name])]
-        variables = lambda modules: [v for m in modules for v in m.trainable_variables]
+            for module in (
+                skills.encoder_heads[name], skills.decoder_inputs[name])]
+        variables = lambda modules: [
+            v for m in modules for v in m.trainable_variables]
         assert nonzero(tape.gradient(loss, variables(own)))
         for module in shared:
             assert nonzero(tape.gradient(loss, module.trainable_variables))
@@ -146,7 +150,8 @@ def test_single_head_manager_loss_is_directors():
     policy = meta.heads[0](meta.trunk(sg(traj)))
     skill = tf.reshape(traj['action'][..., :4], [4, 3, 2, 2])
     bonus, _ = reference_entropy(normalized_entropy(policy)[:-1])
-    expected = -policy.log_prob(skill)[:-1] * advantage + tf.reduce_sum(bonus, -1)
+    expected = (
+        -policy.log_prob(skill)[:-1] * advantage + tf.reduce_sum(bonus, -1))
     np.testing.assert_allclose(loss, expected, rtol=1e-5, atol=1e-6)
 
 

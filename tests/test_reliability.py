@@ -73,7 +73,8 @@ def test_checkpoint_with_other_model_size_is_refused(resumed_run):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert 'does not fit this config' in lines[-1] and 'rssm.deter' in lines[-1]
+    assert ('does not fit this config' in lines[-1]
+            and 'rssm.deter' in lines[-1])
     assert 'Traceback' not in result.stderr
 
 
@@ -117,7 +118,8 @@ def test_non_finite_loss_stops_the_run_and_keeps_last_checkpoint(tmp_path):
         '--configs', 'debug', '--run.steps', '2000', '--run.train_fill', '0',
         '--run.save_every', '40', '--run.log_every', '1000',
         '--run.eval_eps', '0', '--logdir', str(tmp_path)])
-    envs = embodied.make_envs('dmc_cartpole_swingup', 1, length=50, render=False)
+    envs = embodied.make_envs(
+        'dmc_cartpole_swingup', 1, length=50, render=False)
     try:
         step = embodied.Counter()
         agent = DivergingAgent(envs[0].act_space, diverge_after=12)
@@ -126,7 +128,8 @@ def test_non_finite_loss_stops_the_run_and_keeps_last_checkpoint(tmp_path):
         logger = embodied.Logger(step, [])
         driver = embodied.Driver(envs)
         replay = embodied.Replay(tmp_path / 'replay', 1000, 10)
-        with pytest.raises(embodied.run.NonFiniteError, match='model_loss') as e:
+        with pytest.raises(
+                embodied.run.NonFiniteError, match='model_loss') as e:
             embodied.run.train(
                 agent, driver, driver, replay, logger, checkpoint, config)
         crash_step = int(re.search(r'at step (\d+)', str(e.value))[1])

@@ -23,7 +23,8 @@ def test_store_and_sample_chunks(tmp_path):
     assert len(replay) == 55 and len(list(tmp_path.glob('*.npz'))) == 2
     batch = replay.sample(8)
     assert set(batch) == {
-        'step', 'obs', 'action', 'reward', 'is_first', 'is_last', 'is_terminal'}
+        'step', 'obs', 'action', 'reward', 'is_first', 'is_last',
+        'is_terminal'}
     assert batch['obs'].shape == (8, 10, 3) and batch['step'].shape == (8, 10)
     assert batch['is_first'][:, 0].all() and not batch['is_first'][:, 1:].any()
     # Chunks are contiguous pieces of one episode.

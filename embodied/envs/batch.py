@@ -10,11 +10,14 @@ def make_envs(task, amount, parallel='process', seed=0, **kwargs):
     their own processes (`parallel='process'`) or in this one ('none')."""
     from . import make_env
     if parallel not in ('process', 'none'):
-        raise ValueError(f"env.parallel must be 'process' or 'none', got {parallel!r}")
-    if parallel == 'none' and kwargs.get('render', True) and 'tensorflow' in sys.modules:
+        raise ValueError(
+            f"env.parallel must be 'process' or 'none', got {parallel!r}")
+    if (parallel == 'none' and kwargs.get('render', True)
+            and 'tensorflow' in sys.modules):
         raise ValueError(
             'env.parallel none cannot render in a process that imported '
-            'TensorFlow (Mesa crashes); use env.parallel process or env.render False')
+            'TensorFlow (Mesa crashes); use env.parallel process or '
+            'env.render False')
     if parallel == 'none' and not kwargs.get('render', True):
         # dm_control with an EGL backend aborts at exit beside TensorFlow.
         os.environ['MUJOCO_GL'] = 'disable'

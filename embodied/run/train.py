@@ -85,7 +85,8 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
         period = min(run.eval_every, run.save_every)
         driver(policy, steps=min(period, run.steps - int(step)))
         if should_eval(step) and run.eval_eps:
-            _evaluate(eval_driver, eval_policy, logger, run.eval_eps, video_keys)
+            _evaluate(
+                eval_driver, eval_policy, logger, run.eval_eps, video_keys)
         if should_save(step):
             check_finite(metrics, step)  # Never save diverged weights.
             checkpoint.save(step)
@@ -139,7 +140,8 @@ def _log_training(logger, agent, batch, metrics, timer, counts):
     logger.add(agent.report(batch), prefix='report')
     logger.add(timer.stats(), prefix='timer')
     now = time.time()
-    logger.scalar('fps/train', counts['train'] / max(now - counts['time'], 1e-9))
+    logger.scalar(
+        'fps/train', counts['train'] / max(now - counts['time'], 1e-9))
     counts['train'], counts['time'] = 0, now
     logger.write(fps=True)
 
