@@ -22,9 +22,13 @@ states, not from z. Per head it prints and writes:
   state_spread        std of the final deter state across z, over its norm
   state_spread_shared_z  the same with z shared
 
-A head steers when goal_spread is clearly above 0 and return_std and
-state_spread clearly exceed their shared-z floors. Like analyze.py, this
-file imports TensorFlow only inside functions.
+goal_spread separates informative skill modules from collapsed ones (on
+cartpole at the cpu_small size: 0.07-0.17 for the finite heads of a
+collapsed run, 0.16-0.31 for a learning one). The return and state spreads
+say whether z matters over the imagination horizon beyond the worker's
+own action noise; there, both runs stayed at their shared-z floors
+(docs/RESULTS.md). Like analyze.py, this file imports TensorFlow only
+inside functions.
 """
 
 import argparse
