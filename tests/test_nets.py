@@ -102,6 +102,30 @@ def tiny_rssm(**kw):
     return nets.RSSM(deter=16, stoch=4, classes=3, units=16, **kw)
 
 
+def test_layer_norm_normalises_each_row_over_the_last_axis():
+    # The fused kernel treats rows as channels; normalising over any other
+    # axis, or with the unbiased variance, fails this.
+    x = tf.constant(np.random.default_rng(0).normal(
+        3.0, 2.0, (2, 3, 4, 6)).astype(np.float32))
+    norm = nets.LayerNorm()
+    norm(x)
+    weights = {v.name.split(':')[0]: v for v in norm.trainable_variables}
+    scale, offset = weights['scale'], weights['offset']
+    scale.assign(tf.range(1.0, 7.0))
+    offset.assign(tf.range(6.0) / 10)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = norm(x)
+        mean, var = tf.nn.moments(x, -1, keepdims=True)
+        expected = (x - mean) * tf.math.rsqrt(var + 1e-3) * scale + offset
+        probe = tf.random.normal(x.shape, seed=1)
+        loss, expected_loss = [
+            tf.reduce_sum(v * probe) for v in (y, expected)]
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(loss, x), tape.gradient(expected_loss, x), atol=1e-4)
+
+
 @pytest.mark.parametrize('unroll', [True, False])
 def test_rssm_observe_and_imagine_shapes(unroll):
     rssm = tiny_rssm(unroll=unroll)
