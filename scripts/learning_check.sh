@@ -36,11 +36,12 @@ run() {  # task agent-or-preset seed
   echo "   $1 $2 seed $3 done in $((SECONDS - start)) s"
 }
 
-# Longest runs first (mrs before director) keeps parallel jobs busy.
+# Seeds of one agent run side by side, longest agent (mrs) first: parallel
+# jobs then take about equally long and the slots stay busy.
 failures=$(mktemp)
 for task in $TASKS; do
-  for seed in $SEEDS; do
-    for agent in $AGENTS; do
+  for agent in $AGENTS; do
+    for seed in $SEEDS; do
       while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 2; done
       run "$task" "$agent" "$seed" &
     done
