@@ -126,6 +126,30 @@ def test_layer_norm_normalises_each_row_over_the_last_axis():
         tape.gradient(loss, x), tape.gradient(expected_loss, x), atol=1e-4)
 
 
+def test_transposed_conv_of_a_1x1_map_matches_the_convolution_op():
+    # The decoder's first layer takes a matmul path; it must compute the
+    # transposed convolution, value and gradients, with no kernel flip.
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(3, 1, 1, 5)).astype(np.float32))
+    conv = nets.Conv(4, 3, transpose=True)
+    conv(x)
+    kernel, bias = sorted(conv.trainable_variables, key=lambda v: v.name)[::-1]
+    bias.assign(tf.range(4.0))
+    probe = tf.constant(rng.normal(size=(3, 3, 3, 4)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = conv(x)
+        expected = tf.nn.conv2d_transpose(
+            x, kernel, [3, 3, 3, 4], 2, 'VALID') + bias
+        loss, expected_loss = [
+            tf.reduce_sum(v * probe) for v in (y, expected)]
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    for wrt in (x, kernel):
+        np.testing.assert_allclose(
+            tape.gradient(loss, wrt), tape.gradient(expected_loss, wrt),
+            atol=1e-5)
+
+
 @pytest.mark.parametrize('unroll', [True, False])
 def test_rssm_observe_and_imagine_shapes(unroll):
     rssm = tiny_rssm(unroll=unroll)
