@@ -58,6 +58,18 @@ def parse_config(argv):
     return config
 
 
+def load_run_config(logdir):
+    """The config.yaml a run saved, over today's defaults: runs from older
+    code lack the keys added since and get their defaults (reported)."""
+    defaults = embodied.load_config(ROOT / 'configs.yaml', [])
+    saved = embodied.Config.load(pathlib.Path(logdir) / 'config.yaml')
+    missing = sorted(set(defaults.flat()) - set(saved.flat()))
+    if missing:
+        print(f"{logdir}: config.yaml predates {', '.join(missing)}; "
+              'using their defaults')
+    return defaults.update(saved)
+
+
 def check_agent_config(config):
     skills = config.mrs.skills
     finite = [s for s in skills if s != 'inf']

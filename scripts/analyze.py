@@ -45,7 +45,7 @@ IMAGE_KEY = 'image'
 def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    config = embodied.Config.load(args.logdir / 'config.yaml')
+    config = train.load_run_config(args.logdir)
     # The run's config.yaml may come from an eval_only run with another
     # choice policy; the analysis is of the learned choice head.
     config = config.update(

@@ -54,7 +54,7 @@ STAT_KEYS = (
 
 def main(argv=None):
     args = parse_args(argv)
-    config = embodied.Config.load(args.logdir / 'config.yaml')
+    config = train.load_run_config(args.logdir)
     agent, checkpoint = load_agent(config, args)
     import tensorflow as tf
     tf.random.set_seed(args.seed)

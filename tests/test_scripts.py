@@ -211,6 +211,19 @@ def test_sweep_commands_are_valid_train_commands():
     assert presets == {'mrs', 'director'}
 
 
+def test_run_config_from_older_code_gets_new_keys_defaults(
+        tmp_path, capsys):
+    config = train.parse_config(
+        ['--configs', 'debug', 'single_8', '--logdir', str(tmp_path)])
+    old = {k: v for k, v in config.flat().items() if k != 'tf.devices'}
+    embodied.Config(old).save(tmp_path / 'config.yaml')
+    loaded = train.load_run_config(tmp_path)
+    assert loaded == config.update({'tf.devices': 1})
+    assert loaded.mrs.skills == config.mrs.skills != train.parse_config(
+        []).mrs.skills
+    assert 'predates tf.devices' in capsys.readouterr().out
+
+
 def test_eval_choice_override_fixes_the_resolution(tiny_logdir):
     output = run_python(
         'scripts/sweep.py', '--table', '3', '--logdirs', tiny_logdir,
