@@ -201,8 +201,11 @@ class Conv(Module):
             # On a 1x1 map the transposed convolution is a matrix product
             # (out[b, i, j, d] = sum_c x[b, c] kernel[i, j, d, c]). CPU
             # convolution kernels run the decoder's first layer at a tenth
-            # of matmul speed: 40% of Director's vision train step.
-            x = tf.tensordot(x[:, 0, 0], kernel, [[1], [3]])
+            # of matmul speed: over a third of the director vision step.
+            x = tf.matmul(
+                x[:, 0, 0], tf.reshape(kernel, [-1, channels]),
+                transpose_b=True)
+            x = tf.reshape(x, [-1, self._kernel, self._kernel, self._depth])
         elif self._transpose:
             size = [(int(d) - 1) * self._stride + self._kernel
                     for d in x.shape[1:3]]
