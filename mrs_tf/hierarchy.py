@@ -68,7 +68,7 @@ class Hierarchy(Module):
         choice = override_choice(tf.round(choice), override)
         context = tf.cast(latent['deter'], tf.float32)
         goals = self.skills.decode_all(skills, context)
-        goal = tf.einsum('bn,bnd->bd', choice, goals)
+        goal = tf.reduce_sum(choice[:, :, None] * goals, 1)
         return nets.sg({'skill': meta.pack(skills, choice), 'goal': goal})
 
     def train(self, start, feat):
