@@ -106,16 +106,14 @@ class Hierarchy(Module):
         """Eq. 6: how badly the best finite skill module explains the move
         from the start state to each later state; 'vanilla' uses the inf
         module's reconstruction error (Director)."""
-        feat = tf.cast(traj['deter'], tf.float32)
-        start = tf.repeat(feat[:1], feat.shape[0], 0)
+        feat = tf.cast(traj['deter'][1:], tf.float32)
+        start = tf.repeat(tf.cast(traj['deter'][:1], tf.float32),
+                          feat.shape[0], 0)
+        vanilla = self.config.mrs.expl_reward == 'vanilla'
         with replicas.batch_axis(1):
-            if self.config.mrs.expl_reward == 'vanilla':
-                error = self.skills.reconstruction_error(INF, feat, start)
-            else:
-                error = tf.reduce_min(tf.stack([
-                    self.skills.reconstruction_error(l, feat, start)
-                    for l in self.skills.lengths]), 0)
-        return error[1:]
+            errors = self.skills.reconstruction_errors(
+                [INF] if vanilla else self.skills.lengths, feat, start)
+        return tf.reduce_min(errors, 0)
 
     def _choice_metrics(self, skill, prefix):
         _, choice = self.manager.actor.unpack(skill)

@@ -51,14 +51,18 @@ class SkillModules(Module):
         """q(z | s_t, s_{t+l}); the inf module sees only the goal (its
         context input is zero when the encoder is shared with conditional
         modules)."""
+        return self.encoder_heads[str(skill)](
+            self._encoder_trunk(skill == INF, goal, context))
+
+    def _encoder_trunk(self, inf, goal, context):
         x = goal
         if self.conditional:
-            if skill == INF:
+            if inf:
                 context = tf.zeros_like(context)
             x = tf.concat([goal, context], -1)
         for layer in self.encoder:
             x = layer(x)
-        return self.encoder_heads[str(skill)](x)
+        return x
 
     def decode(self, skill, z, context):
         """p(s_{t+l} | z, s_t), or p(s | z) for inf."""
@@ -77,11 +81,20 @@ class SkillModules(Module):
             for i, skill in enumerate(self.skills)]
         return tf.stack(goals, 1)
 
-    def reconstruction_error(self, skill, goal, context):
-        """Mean squared error of encoding and decoding goal given context."""
-        z = self.encode(skill, goal, context).sample()
-        recon = self.decode(skill, z, context).mode()
-        return tf.reduce_mean((recon - goal) ** 2, -1)
+    def reconstruction_errors(self, skills, goal, context):
+        """Mean squared error of encoding and decoding goal given context,
+        per module of `skills` [len(skills), ...]. The shared encoder trunk
+        sees the same input in every conditional module: it runs once."""
+        trunks = {}
+        errors = []
+        for skill in skills:
+            inf = skill == INF
+            if inf not in trunks:
+                trunks[inf] = self._encoder_trunk(inf, goal, context)
+            z = self.encoder_heads[str(skill)](trunks[inf]).sample()
+            recon = self.decode(skill, z, context).mode()
+            errors.append(tf.reduce_mean((recon - goal) ** 2, -1))
+        return tf.stack(errors)
 
     def pairs(self, skill, feat):
         """(context, goal) from sequences [B, T, D]: every pair exactly

@@ -164,15 +164,29 @@ def test_exploration_reward_is_min_over_finite_modules(skills, feat):
     key = tf.constant([3, 0], tf.int64)
     with replicas.keyed(key):
         reward = hier.exploration_reward({'deter': deter})
-    # The same draws: time-major states, the start state at every step.
+    # The same draws: time-major later states, the start state at each.
     with replicas.keyed(key), replicas.batch_axis(1):
-        start = tf.repeat(deter[:1], 10, 0)
-        errors = [
-            skills.reconstruction_error(l, deter, start) for l in (2, 4)]
-    expected = tf.minimum(*errors)[1:]
-    np.testing.assert_allclose(reward, expected, rtol=1e-6)
+        start = tf.repeat(deter[:1], 9, 0)
+        errors = skills.reconstruction_errors((2, 4), deter[1:], start)
+    np.testing.assert_allclose(reward, tf.reduce_min(errors, 0), rtol=1e-6)
     # Not the inf module's error: Eq. 6 only takes the finite modules.
     with replicas.keyed(key), replicas.batch_axis(1):
-        inf_error = skills.reconstruction_error('inf', deter, start)[1:]
+        [inf_error] = skills.reconstruction_errors(('inf',), deter[1:], start)
     assert not np.allclose(reward, inf_error)
     assert reward.shape == (9, 3)
+
+
+def test_reconstruction_errors_share_the_trunk_not_the_modules(skills, feat):
+    goal, context = feat[:, 1:], feat[:, :-1]
+    key = tf.constant([5, 1], tf.int64)
+    with replicas.keyed(key):
+        errors = skills.reconstruction_errors((2, 'inf', 4), goal, context)
+    with replicas.keyed(key):  # module by module, in the same draw order
+        expected = []
+        for skill in (2, 'inf', 4):
+            z = skills.encode(skill, goal, context).sample()
+            recon = skills.decode(skill, z, context).mode()
+            expected.append(tf.reduce_mean((recon - goal) ** 2, -1))
+    np.testing.assert_allclose(errors, tf.stack(expected), rtol=1e-6)
+    assert errors.shape == (3,) + tuple(goal.shape[:2])
+    assert not np.allclose(errors[0], errors[2])
