@@ -106,9 +106,8 @@ class Hierarchy(Module):
         """Eq. 6: how badly the best finite skill module explains the move
         from the start state to each later state; 'vanilla' uses the inf
         module's reconstruction error (Director)."""
-        feat = tf.cast(traj['deter'][1:], tf.float32)
-        start = tf.repeat(tf.cast(traj['deter'][:1], tf.float32),
-                          feat.shape[0], 0)
+        feat = tf.cast(traj['deter'], tf.float32)
+        feat, start = feat[1:], feat[:1]
         vanilla = self.config.mrs.expl_reward == 'vanilla'
         with replicas.batch_axis(1):
             errors = self.skills.reconstruction_errors(

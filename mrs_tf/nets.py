@@ -119,10 +119,19 @@ class Linear(Module):
         self._scale = scale
 
     def __call__(self, x):
-        fan_in = int(x.shape[-1])
-        init = variance_scaling(self._scale, fan_in, self._units)
-        kernel = self.variable('kernel', init, [fan_in, self._units])
-        x = tf.tensordot(to_compute(x), to_compute(kernel), 1)
+        """x: a tensor, or a list of tensors standing for their concatenation
+        along the last axis. Each part meets its own rows of the kernel, and
+        the parts broadcast against each other: a part constant along a
+        leading axis may have size 1 there and is multiplied only once."""
+        parts = list(x) if isinstance(x, (list, tuple)) else [x]
+        sizes = [int(part.shape[-1]) for part in parts]
+        init = variance_scaling(self._scale, sum(sizes), self._units)
+        kernel = to_compute(
+            self.variable('kernel', init, [sum(sizes), self._units]))
+        rows = tf.split(kernel, sizes, 0) if len(parts) > 1 else [kernel]
+        x = tf.tensordot(to_compute(parts[0]), rows[0], 1)
+        for part, part_rows in zip(parts[1:], rows[1:]):
+            x += tf.tensordot(to_compute(part), part_rows, 1)
         if self._bias:
             x += to_compute(self.variable('bias', tf.zeros, [self._units]))
         return x

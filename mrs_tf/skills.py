@@ -59,7 +59,7 @@ class SkillModules(Module):
         if self.conditional:
             if inf:
                 context = tf.zeros_like(context)
-            x = tf.concat([goal, context], -1)
+            x = [goal, context]
         for layer in self.encoder:
             x = layer(x)
         return x
@@ -68,7 +68,7 @@ class SkillModules(Module):
         """p(s_{t+l} | z, s_t), or p(s | z) for inf."""
         x = nets.flatten_trailing(z, z.shape.rank - 1)
         if skill != INF:
-            x = tf.concat([x, tf.cast(context, x.dtype)], -1)
+            x = [x, context]
         x = self.decoder_inputs[str(skill)](x)
         for layer in self.decoder:
             x = layer(x)
@@ -84,7 +84,9 @@ class SkillModules(Module):
     def reconstruction_errors(self, skills, goal, context):
         """Mean squared error of encoding and decoding goal given context,
         per module of `skills` [len(skills), ...]. The shared encoder trunk
-        sees the same input in every conditional module: it runs once."""
+        sees the same input in every conditional module: it runs once.
+        `context` may have size 1 in leading axes of `goal` (one start
+        state for a whole trajectory): the layers broadcast it."""
         trunks = {}
         errors = []
         for skill in skills:

@@ -126,6 +126,20 @@ def test_layer_norm_normalises_each_row_over_the_last_axis():
         tape.gradient(loss, x), tape.gradient(expected_loss, x), atol=1e-4)
 
 
+def test_linear_of_parts_is_linear_of_their_broadcast_concatenation():
+    rng = np.random.default_rng(0)
+    moving = tf.constant(rng.normal(size=(4, 3, 5)).astype(np.float32))
+    constant = tf.constant(rng.normal(size=(1, 3, 2)).astype(np.float32))
+    layer = nets.Linear(6)
+    parts = layer([moving, constant])
+    [kernel] = [v for v in layer.trainable_variables if 'kernel' in v.name]
+    assert kernel.shape == (7, 6)
+    whole = tf.concat([moving, tf.repeat(constant, 4, 0)], -1)
+    np.testing.assert_allclose(parts, layer(whole), atol=1e-5)
+    np.testing.assert_allclose(
+        parts, tf.tensordot(whole, kernel, 1), atol=1e-5)
+
+
 def test_transposed_conv_of_a_1x1_map_matches_the_convolution_op():
     # The decoder's first layer takes a matmul path; it must compute the
     # transposed convolution, value and gradients, with no kernel flip.
