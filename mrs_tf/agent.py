@@ -225,9 +225,9 @@ class Agent(tf.Module):
 def use_xla(config):
     """tf.jit: 'xla' or 'graph'; 'auto' is XLA where there is a GPU and
     graph mode on CPUs, where TensorFlow's own kernels are faster (director,
-    dmc_vision, full size, 2 cores: 13.7 s per train step in graph mode,
-    20.4 s with XLA when last compared; upstream Director saw the same).
-    train.py checks the value."""
+    dmc_vision, full size, 2 cores: 10.1 s per train step in graph mode,
+    19.9 s with XLA; upstream Director saw the same). train.py checks the
+    value."""
     if config.tf.jit == 'auto':
         return bool(tf.config.list_logical_devices('GPU'))
     return config.tf.jit == 'xla'
