@@ -57,8 +57,9 @@ class SkillModules(Module):
     def _encoder_trunk(self, inf, goal, context):
         x = goal
         if self.conditional:
-            if inf:
-                context = tf.zeros_like(context)
+            if inf:  # One broadcast zero row: no matmul over zeros.
+                context = tf.zeros(
+                    [1] * (goal.shape.rank - 1) + [int(context.shape[-1])])
             x = [goal, context]
         for layer in self.encoder:
             x = layer(x)
