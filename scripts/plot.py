@@ -19,6 +19,7 @@ last --final fraction of steps) is printed and written as JSON.
 
 import argparse
 import json
+import os
 import pathlib
 import re
 import sys
@@ -218,14 +219,25 @@ def final_score(run, metric, fraction):
     return float(values[steps >= steps.max() * (1 - fraction)].mean())
 
 
+def run_names(logdirs):
+    """Names runs by their paths below the deepest folder holding all of
+    them (one run: its folder name), so that the written scores carry no
+    machine paths and read the same however the logdirs were given."""
+    parents = [pathlib.Path(d).resolve().parent for d in logdirs]
+    base = pathlib.Path(os.path.commonpath(parents))
+    return {
+        d: str(pathlib.Path(d).resolve().relative_to(base)) for d in logdirs}
+
+
 def write_final_scores(runs, metric, fraction, out):
     """Prints and writes per task and preset the mean and standard
     deviation over seeds of the runs' final scores (paper tables)."""
     rows = []
+    names = run_names([r['logdir'] for r in runs])
     groups = group_runs(runs, lambda r: (r['task'], r['label']))
     for (task, label), group in sorted(groups.items()):
         scores = {
-            str(r['logdir']): final_score(r, metric, fraction)
+            names[r['logdir']]: final_score(r, metric, fraction)
             for r in group if metric in r['keys']}
         if not scores:
             continue

@@ -2,6 +2,7 @@
 override, on a tiny vision run trained once for this module."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -109,6 +110,16 @@ def test_mean_std_over_runs_ignores_missing_bins():
     assert np.isnan(mean[2])
 
 
+def test_run_names_drop_the_shared_root(tmp_path):
+    logdirs = [tmp_path / 'check' / task / 'mrs' / 'seed0'
+               for task in ('dmc_cartpole_swingup', 'dmc_reacher_easy')]
+    relative = pathlib.Path(os.path.relpath(logdirs[0]))
+    names = plot.run_names([relative, logdirs[1]])
+    assert names == {relative: 'dmc_cartpole_swingup/mrs/seed0',
+                     logdirs[1]: 'dmc_reacher_easy/mrs/seed0'}
+    assert plot.run_names([logdirs[0]]) == {logdirs[0]: 'seed0'}
+
+
 def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
     output = run_python(
         'scripts/plot.py', tiny_logdir, '--out', tmp_path,
@@ -124,6 +135,7 @@ def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
     [row] = final['rows']
     assert (row['task'], row['preset'], row['seeds']) == (
         'dmc_cartpole_swingup', 'mrs', 1)
+    assert list(row['runs']) == [tiny_logdir.name]
     assert np.isfinite(row['mean'])
     run_python(
         'scripts/plot.py', tiny_logdir, '--out', tmp_path, '--streams', 'run')
