@@ -223,10 +223,9 @@ def run_names(logdirs):
     """Names runs by their paths below the deepest folder holding all of
     them (one run: its folder name), so that the written scores carry no
     machine paths and read the same however the logdirs were given."""
-    parents = [pathlib.Path(d).resolve().parent for d in logdirs]
-    base = pathlib.Path(os.path.commonpath(parents))
-    return {
-        d: str(pathlib.Path(d).resolve().relative_to(base)) for d in logdirs}
+    resolved = {d: pathlib.Path(d).resolve() for d in logdirs}
+    base = os.path.commonpath([path.parent for path in resolved.values()])
+    return {d: str(path.relative_to(base)) for d, path in resolved.items()}
 
 
 def write_final_scores(runs, metric, fraction, out):
