@@ -22,7 +22,7 @@ fi
 
 run() {  # task agent-or-preset seed
   local logdir="$OUT/$1/$2/seed$3"
-  local agent_flags=(--configs dmc_proprio cpu_small "$2")
+  local agent_flags=(--configs dmc_proprio "$2" cpu_small)
   if [ "$2" = random ]; then
     agent_flags=(--configs dmc_proprio cpu_small --agent random)
   fi
