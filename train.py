@@ -25,6 +25,7 @@ SUMMARY_KEYS = (
     'task', 'agent', 'run.script', 'seed', 'logdir', 'env.amount',
     'env.repeat', 'env.parallel', 'batch_size', 'replay.chunk', 'run.steps',
     'run.train_every')
+EVAL_SEED_OFFSET = 10_000
 
 
 def main(argv=None):
@@ -137,7 +138,11 @@ def print_summary(config):
 
 def run(config):
     # Environments first: a bad task name fails before anything is written.
-    envs = make_envs(config, config.env.amount, seed=config.seed)
+    # eval_only plays on the evaluation environments' seeds, so its episodes
+    # never repeat the start states of the episodes the agent trained on.
+    evaluating = config.run.script == 'eval_only'
+    envs = make_envs(
+        config, config.env.amount, seed=env_seed(config, evaluating))
     cleanup = list(envs)
     try:
         logdir = pathlib.Path(config.logdir)
@@ -159,7 +164,7 @@ def run(config):
                 path=config.from_checkpoint)
             return
         eval_envs = make_envs(
-            config, config.env.eval_amount, seed=config.seed + 10_000)
+            config, config.env.eval_amount, seed=env_seed(config, True))
         cleanup += eval_envs
         eval_driver = embodied.Driver(
             eval_envs, max_restarts=config.env.restarts)
@@ -171,6 +176,11 @@ def run(config):
     finally:
         for item in cleanup:
             item.close()
+
+
+def env_seed(config, evaluation):
+    """Seed of the training or the evaluation environments of a run."""
+    return config.seed + EVAL_SEED_OFFSET if evaluation else config.seed
 
 
 def make_envs(config, amount, seed):

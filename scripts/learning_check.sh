@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Learning check on a CPU: trains MRS and Director (cpu_small preset) on two
 # fast DMC proprio tasks with 2 seeds each, plus the random policy, then
-# writes learning curves and the final scores (plots/final_*.json).
+# evaluates every final checkpoint on FINAL_EPS fresh episodes and writes
+# learning curves and the final scores (plots/final_*.json).
 #   STEPS=25000 JOBS=2 OUT=logdir/learning_check bash scripts/learning_check.sh
 # STEPS counts agent steps; cpu_small repeats each action twice. JOBS runs
 # that many trainings at a time, each with an equal share of the cores.
@@ -13,6 +14,7 @@ TASKS=${TASKS:-"dmc_cartpole_swingup dmc_reacher_easy"}
 SEEDS=${SEEDS:-"0 1"}
 AGENTS=${AGENTS:-"mrs director random"}
 JOBS=${JOBS:-1}
+FINAL_EPS=${FINAL_EPS:-20}
 
 if [ "$JOBS" -gt 1 ]; then
   threads=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
@@ -29,8 +31,13 @@ run() {  # task agent-or-preset seed
   mkdir -p "$(dirname "$logdir")"
   echo "== $1 $2 seed $3 -> $logdir"
   local start=$SECONDS
-  python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
-    --run.steps "$STEPS" --logdir "$logdir" > "$logdir.log" 2>&1 \
+  # Training, then the final checkpoint's evaluation (deterministic worker
+  # actions, as in training's evaluations, on the evaluation seeds).
+  { python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
+      --run.steps "$STEPS" --logdir "$logdir" \
+    && python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
+      --logdir "$logdir" --run.script eval_only --run.eval_eps "$FINAL_EPS"
+  } > "$logdir.log" 2>&1 \
     || { echo "FAILED: $1 $2 seed $3, see $logdir.log"
          echo "$logdir" >> "$failures"; return 1; }
   echo "   $1 $2 seed $3 done in $((SECONDS - start)) s"
@@ -52,9 +59,11 @@ if [ -s "$failures" ]; then
   echo "Failed runs, no plots:"; cat "$failures"; exit 1
 fi
 
-# Final scores: the last evaluation, and training episodes over the last
-# 20% of steps.
+# Final scores: the evaluations of the last 10% of steps, training
+# episodes over the last 20%, and the final checkpoint's FINAL_EPS episodes.
 python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
   --label '/(mrs|director|random)/'
 python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
   --label '/(mrs|director|random)/' --metric episode/score --final 0.2
+python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
+  --label '/(mrs|director|random)/' --metric eval_only_learned/score

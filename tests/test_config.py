@@ -126,3 +126,24 @@ def test_mixed_lists_keep_numbers_and_strings():
     assert config.mrs.skills == (8, 16, 'inf')
     config = embodied.load_config(PRESETS, ['--configs', 'director'])
     assert config.mrs.skills == ('inf',)
+
+
+@pytest.mark.parametrize('agent', ['mrs', 'director'])
+def test_cpu_small_after_an_agent_preset_sets_its_update_rate(agent):
+    config = embodied.load_config(
+        PRESETS, ['--configs', 'dmc_proprio', agent, 'cpu_small'])
+    alone = embodied.load_config(PRESETS, ['--configs', agent])
+    assert config.run.train_every == 4 != alone.run.train_every
+    assert config.mrs == alone.mrs
+    assert config.skill_kl.scale == alone.skill_kl.scale
+
+
+def test_eval_only_plays_on_the_evaluation_environments_seeds():
+    import train
+    config = train.parse_config(['--configs', 'debug', '--seed', '3'])
+    assert train.env_seed(config, evaluation=False) == 3
+    evaluation = train.env_seed(config, evaluation=True)
+    # Environment i of a run is seeded seed * 1000 + i (embodied.make_envs).
+    trained_on = {train.env_seed(config.update(seed=s), False) * 1000 + i
+                  for s in range(100) for i in range(config.env.amount)}
+    assert evaluation * 1000 not in trained_on
