@@ -33,10 +33,10 @@ run() {  # task agent-or-preset seed
   local start=$SECONDS
   # Training, then the final checkpoint's evaluation (deterministic worker
   # actions, as in training's evaluations, on the evaluation seeds).
-  { python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
-      --run.steps "$STEPS" --logdir "$logdir" \
-    && python train.py "${agent_flags[@]}" --task "$1" --seed "$3" \
-      --logdir "$logdir" --run.script eval_only --run.eval_eps "$FINAL_EPS"
+  local flags=("${agent_flags[@]}" --task "$1" --seed "$3" --logdir "$logdir")
+  { python train.py "${flags[@]}" --run.steps "$STEPS" \
+    && python train.py "${flags[@]}" --run.script eval_only \
+      --run.eval_eps "$FINAL_EPS"
   } > "$logdir.log" 2>&1 \
     || { echo "FAILED: $1 $2 seed $3, see $logdir.log"
          echo "$logdir" >> "$failures"; return 1; }

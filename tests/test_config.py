@@ -138,12 +138,20 @@ def test_cpu_small_after_an_agent_preset_sets_its_update_rate(agent):
     assert config.skill_kl.scale == alone.skill_kl.scale
 
 
-def test_eval_only_plays_on_the_evaluation_environments_seeds():
+def test_eval_only_plays_on_the_evaluation_environments_seeds(
+        tmp_path, monkeypatch):
     import train
-    config = train.parse_config(['--configs', 'debug', '--seed', '3'])
-    assert train.env_seed(config, evaluation=False) == 3
-    evaluation = train.env_seed(config, evaluation=True)
-    # Environment i of a run is seeded seed * 1000 + i (embodied.make_envs).
-    trained_on = {train.env_seed(config.update(seed=s), False) * 1000 + i
-                  for s in range(100) for i in range(config.env.amount)}
-    assert evaluation * 1000 not in trained_on
+    seeds = []
+
+    def record(task, amount, seed, **kwargs):
+        seeds.append(seed)
+        raise InterruptedError  # No environments needed past this point.
+
+    monkeypatch.setattr(embodied, 'make_envs', record)
+    config = train.parse_config(
+        ['--configs', 'debug', '--seed', '3', '--logdir', str(tmp_path)])
+    for script in ('train', 'eval_only'):
+        with pytest.raises(InterruptedError):
+            train.run(config.update({'run.script': script}))
+    assert seeds == [3, train.env_seed(config, evaluation=True)]
+    assert seeds[1] != 3
