@@ -2,10 +2,13 @@
 # Learning check on a CPU: trains MRS and Director (cpu_small preset) on two
 # fast DMC proprio tasks with 2 seeds each, plus the random policy, then
 # evaluates every final checkpoint on FINAL_EPS fresh episodes and writes
-# learning curves and the final scores (plots/final_*.json).
+# learning curves, the final scores (plots/final_*.json) and every run's
+# curve data (plots/runs.json).
 #   STEPS=25000 JOBS=2 OUT=logdir/learning_check bash scripts/learning_check.sh
 # STEPS counts agent steps; cpu_small repeats each action twice. JOBS runs
 # that many trainings at a time, each with an equal share of the cores.
+# RUNS: runs.json files of earlier checks (e.g. other seeds, run elsewhere)
+# to plot and score beside this check's runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-25000}
@@ -15,6 +18,7 @@ SEEDS=${SEEDS:-"0 1"}
 AGENTS=${AGENTS:-"mrs director random"}
 JOBS=${JOBS:-1}
 FINAL_EPS=${FINAL_EPS:-20}
+read -r -a prior_runs <<< "${RUNS:-}"
 
 if [ "$JOBS" -gt 1 ]; then
   threads=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
@@ -61,9 +65,10 @@ fi
 
 # Final scores: the evaluations of the last 10% of steps, training
 # episodes over the last 20%, and the final checkpoint's FINAL_EPS episodes.
-python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
-  --label '/(mrs|director|random)/'
-python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
-  --label '/(mrs|director|random)/' --metric episode/score --final 0.2
-python scripts/plot.py "$OUT"/*/*/seed*/ --out "$OUT/plots" \
-  --label '/(mrs|director|random)/' --metric eval_only_learned/score
+plot() {
+  python scripts/plot.py "$OUT"/*/*/seed*/ ${prior_runs[@]+"${prior_runs[@]}"} \
+    --out "$OUT/plots" --root "$OUT" --label '/(mrs|director|random)/' "$@"
+}
+plot
+plot --metric episode/score --final 0.2
+plot --metric eval_only_learned/score

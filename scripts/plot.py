@@ -1,8 +1,8 @@
 """Learning curves over seeds and choice stream graphs from run logdirs:
 
-    python scripts/plot.py logdir/table1/* --out plots \
+    python scripts/plot.py logdir/table1/* [plots/runs.json] --out plots \
         [--metric eval_episode/mean_score|episode/score] [--bins 50] \
-        [--label REGEX] [--streams group|run]
+        [--label REGEX] [--streams group|run] [--root logdir]
 
 Runs are grouped by task (config.yaml: task) and preset. The preset is the
 first group (or the whole match) of --label searched in the logdir path,
@@ -15,6 +15,12 @@ resolution was chosen in training episodes (episode/mean_log_choice_<i>),
 averaged per group or drawn per run. The final score of every task and
 preset (mean and standard deviation over seeds of each run's mean over its
 last --final fraction of steps) is printed and written as JSON.
+
+Every call also writes runs.json to --out: for each run its name (its
+path below --root or the folder shared by the logdirs), task, preset,
+resolutions and the metrics the plots use. Given in place of a logdir, a
+runs.json brings those runs back, so results of runs whose logdirs are
+gone (other machines, other sessions) plot beside new ones.
 """
 
 import argparse
@@ -32,16 +38,21 @@ sys.path.insert(0, str(ROOT))
 import embodied  # noqa: E402
 
 CHOICE_KEY = re.compile(r'^episode/mean_log_choice_(\d+)$')
+CURVE_KEY = re.compile(
+    r'^(episode/(score|length|mean_log_choice_\d+)|eval_episode/mean_score'
+    r'|eval_only_.*)$')
+RUNS_FILE = 'runs.json'
 FORMATS = ('png', 'pdf')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    runs = [load_run(logdir, args.label) for logdir in args.logdirs]
+    runs = load_runs(args.logdirs, args.label, args.root)
     args.out.mkdir(parents=True, exist_ok=True)
     written = plot_curves(runs, args.metric, args.bins, args.out)
     written += plot_streams(runs, args.bins, args.streams, args.out)
     written += write_final_scores(runs, args.metric, args.final, args.out)
+    written += write_runs(runs, args.metric, args.out)
     for path in written:
         print(path)
     if not written:
@@ -53,10 +64,16 @@ def main(argv=None):
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument('logdirs', nargs='+', type=pathlib.Path)
+    parser.add_argument(
+        'logdirs', nargs='+', type=pathlib.Path,
+        help=f'run logdirs, or {RUNS_FILE} files an earlier call wrote')
     parser.add_argument('--out', required=True, type=pathlib.Path)
     parser.add_argument('--metric', default='eval_episode/mean_score')
     parser.add_argument('--bins', type=int, default=50)
+    parser.add_argument(
+        '--root', type=pathlib.Path, default=None,
+        help='name runs by their path below this folder (default: the '
+             'deepest folder holding all logdirs)')
     parser.add_argument(
         '--label', type=re.compile, default=None,
         help='regex on the logdir path naming the preset (first group)')
@@ -70,18 +87,69 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def load_run(logdir, label_regex=None):
+def load_runs(paths, label_regex=None, root=None):
+    """Runs from logdirs and from runs.json files; a run named twice is an
+    error."""
+    logdirs = [p for p in paths if not is_runs_file(p)]
+    names = run_names(logdirs, root) if logdirs else {}
+    runs = [load_run(d, names[d], label_regex) for d in logdirs]
+    for path in paths:
+        if is_runs_file(path):
+            runs += read_runs(path)
+    seen = set()
+    for run in runs:
+        if run['name'] in seen:
+            sys.exit(f"error: run {run['name']} is given twice (as a logdir "
+                     f'or in a {RUNS_FILE})')
+        seen.add(run['name'])
+    return runs
+
+
+def is_runs_file(path):
+    return pathlib.Path(path).suffix == '.json'
+
+
+def load_run(logdir, name, label_regex=None):
     logdir = pathlib.Path(logdir)
     config = embodied.Config.load(logdir / 'config.yaml')
     metrics = read_metrics(logdir / 'metrics.jsonl')
+    return make_run(
+        name, config.task, run_label(logdir, config, label_regex),
+        config.mrs.skills, metrics)
+
+
+def make_run(name, task, label, skills, metrics):
     return {
-        'logdir': logdir,
-        'task': config.task,
-        'label': run_label(logdir, config, label_regex),
-        'skills': tuple(config.mrs.skills),
+        'name': name, 'task': task, 'label': label, 'skills': tuple(skills),
         'metrics': metrics,
         'keys': {key for record in metrics for key in record},
     }
+
+
+def read_runs(path):
+    """The runs of a runs.json that write_runs wrote."""
+    data = json.loads(pathlib.Path(path).read_text())
+    return [
+        make_run(r['name'], r['task'], r['label'], r['skills'], r['metrics'])
+        for r in data['runs']]
+
+
+def write_runs(runs, metric, out):
+    """runs.json: every run's records of the metrics the plots use."""
+    wanted = lambda key: key == metric or CURVE_KEY.match(key)
+    data = []
+    for run in runs:
+        records = []
+        for record in run['metrics']:
+            kept = {k: v for k, v in record.items() if wanted(k)}
+            if kept:
+                records.append({'step': record['step'], **kept})
+        data.append({
+            'name': run['name'], 'task': run['task'], 'label': run['label'],
+            'skills': list(run['skills']), 'metrics': records})
+    path = out / RUNS_FILE
+    path.write_text(json.dumps({'runs': data}) + '\n')
+    return [path]
 
 
 def read_metrics(path):
@@ -219,12 +287,14 @@ def final_score(run, metric, fraction):
     return float(values[steps >= steps.max() * (1 - fraction)].mean())
 
 
-def run_names(logdirs):
-    """Names runs by their paths below the deepest folder holding all of
-    them (one run: its folder name), so that the written scores carry no
-    machine paths and read the same however the logdirs were given."""
+def run_names(logdirs, root=None):
+    """Names runs by their paths below `root`, by default the deepest folder
+    holding all of them (one run: its folder name), so that the written
+    scores carry no machine paths and read the same however the logdirs
+    were given."""
     resolved = {d: pathlib.Path(d).resolve() for d in logdirs}
-    base = os.path.commonpath([path.parent for path in resolved.values()])
+    base = pathlib.Path(root).resolve() if root else os.path.commonpath(
+        [path.parent for path in resolved.values()])
     return {d: str(path.relative_to(base)) for d, path in resolved.items()}
 
 
@@ -232,11 +302,10 @@ def write_final_scores(runs, metric, fraction, out):
     """Prints and writes per task and preset the mean and standard
     deviation over seeds of the runs' final scores (paper tables)."""
     rows = []
-    names = run_names([r['logdir'] for r in runs])
     groups = group_runs(runs, lambda r: (r['task'], r['label']))
     for (task, label), group in sorted(groups.items()):
         scores = {
-            names[r['logdir']]: final_score(r, metric, fraction)
+            r['name']: final_score(r, metric, fraction)
             for r in group if metric in r['keys']}
         if not scores:
             continue
@@ -259,7 +328,7 @@ def write_final_scores(runs, metric, fraction, out):
 def plot_streams(runs, bins, mode, out):
     plt = _pyplot()
     if mode == 'run':
-        groups = {(r['task'], r['logdir'].name): [r] for r in runs}
+        groups = {(r['task'], r['name']): [r] for r in runs}
     else:
         groups = group_runs(runs, lambda r: (r['task'], r['label']))
     written = []
@@ -270,7 +339,7 @@ def plot_streams(runs, bins, mode, out):
         matching = [r for r in group if has_choices(r, skills)]
         for run in group:
             if not has_choices(run, skills):
-                print(f"{run['logdir']}: no choice among the resolutions "
+                print(f"{run['name']}: no choice among the resolutions "
                       f'{list(skills)} logged; not in the stream graph.',
                       file=sys.stderr)
         if not matching:

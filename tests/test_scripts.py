@@ -118,6 +118,45 @@ def test_run_names_drop_the_shared_root(tmp_path):
     assert names == {relative: 'dmc_cartpole_swingup/mrs/seed0',
                      logdirs[1]: 'dmc_reacher_easy/mrs/seed0'}
     assert plot.run_names([logdirs[0]]) == {logdirs[0]: 'seed0'}
+    assert plot.run_names([logdirs[0]], tmp_path / 'check') == {
+        logdirs[0]: 'dmc_cartpole_swingup/mrs/seed0'}
+
+
+def write_fake_run(logdir, preset, scores):
+    """A logdir with a config.yaml and one episode score per 1k steps."""
+    config = train.parse_config([
+        '--configs', 'dmc_proprio', preset, '--task', 'dmc_reacher_easy'])
+    logdir.mkdir(parents=True)
+    config.save(logdir / 'config.yaml')
+    records = [
+        {'step': 1000 * (i + 1), 'episode/score': score,
+         'train/model_loss': 1.0}
+        for i, score in enumerate(scores)]
+    (logdir / 'metrics.jsonl').write_text(
+        ''.join(json.dumps(r) + '\n' for r in records))
+
+
+def test_plot_reads_back_the_runs_it_wrote(tmp_path):
+    logdirs = [tmp_path / 'check' / preset / 'seed0'
+               for preset in ('mrs', 'director')]
+    write_fake_run(logdirs[0], 'mrs', [10.0, 20.0, 30.0, 50.0])
+    write_fake_run(logdirs[1], 'director', [5.0, 5.0, 7.0, 9.0])
+    flags = ['--metric', 'episode/score', '--final', '0.25']
+    plot.main([*map(str, logdirs), '--out', str(tmp_path / 'a'), *flags])
+    runs_file = tmp_path / 'a' / 'runs.json'
+    kept = json.loads(runs_file.read_text())['runs'][0]['metrics'][0]
+    assert set(kept) == {'step', 'episode/score'}
+    plot.main([str(runs_file), '--out', str(tmp_path / 'b'), *flags])
+    scores = [
+        json.loads((tmp_path / d / 'final_episode_score.json').read_text())
+        for d in ('a', 'b')]
+    assert scores[0] == scores[1]
+    assert {r['preset']: r['runs'] for r in scores[0]['rows']} == {
+        'director': {'director/seed0': 8.0}, 'mrs': {'mrs/seed0': 40.0}}
+    assert (tmp_path / 'b' / 'dmc_reacher_easy_episode_score.png').exists()
+    with pytest.raises(SystemExit, match='mrs/seed0 is given twice'):
+        plot.main([str(runs_file), *map(str, logdirs),
+                   '--out', str(tmp_path / 'c'), *flags])
 
 
 def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
