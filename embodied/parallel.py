@@ -44,7 +44,13 @@ class ProcessEnv:
             self._terminate()
             # Construction errors (unknown task, missing package) are the
             # user's to fix: re-raise them as they are, not as a crash.
-            raise (e.original or e) from None
+            if e.original:
+                raise e.original from None
+            raise EnvError(
+                f'{e} while starting. Environment processes are spawned: '
+                'they import the main script again, so a script that '
+                "starts environments must do so under `if __name__ == "
+                "'__main__':`.") from None
 
     def restart(self):
         self._terminate()
@@ -71,6 +77,7 @@ class ProcessEnv:
         try:
             status, payload = self._conn.recv()
         except (EOFError, ConnectionResetError, OSError) as e:
+            self._process.join(1)  # Its pipe closed: it is exiting.
             code = self._process.exitcode
             raise EnvError(
                 f'environment process died (exit code {code})') from e

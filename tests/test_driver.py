@@ -1,11 +1,15 @@
 import os
+import pathlib
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import embodied
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 TASK = 'dmc_cartpole_swingup'
 
 
@@ -54,6 +58,24 @@ def test_killed_env_process_is_restarted(envs, tmp_path):
     lengths = [int(p.stem.split('-')[-1]) for p in tmp_path.glob('*.npz')]
     assert lengths and all(length == 21 for length in lengths)
     assert all(len(ep['reward']) == 21 for ep in episodes)
+
+
+def test_env_started_from_an_unguarded_script_names_the_main_guard(
+        tmp_path):
+    # The spawned process imports the script again, which starts another
+    # process while bootstrapping: multiprocessing refuses and it exits.
+    script = tmp_path / 'unguarded.py'
+    script.write_text(
+        f'import sys; sys.path.insert(0, {str(ROOT)!r})\n'
+        'import embodied\n'
+        'embodied.ProcessEnv(dict)\n')
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True,
+        timeout=120, cwd=tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert 'EnvError: environment process died' in last
+    assert "if __name__ == '__main__':" in last
 
 
 def test_env_that_keeps_failing_stops_the_run():
