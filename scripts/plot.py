@@ -113,9 +113,11 @@ def load_run(logdir, name, label_regex=None):
     logdir = pathlib.Path(logdir)
     config = embodied.Config.load(logdir / 'config.yaml')
     metrics = read_metrics(logdir / 'metrics.jsonl')
+    # The random policy chooses among no resolutions.
+    skills = () if config.agent == 'random' else config.mrs.skills
     return make_run(
-        name, config.task, run_label(logdir, config, label_regex),
-        config.mrs.skills, metrics)
+        name, config.task, run_label(logdir, config, label_regex), skills,
+        metrics)
 
 
 def make_run(name, task, label, skills, metrics):
