@@ -79,16 +79,21 @@ def test_checkpoint_with_other_model_size_is_refused(resumed_run):
 
 
 def test_corrupt_newest_checkpoint_falls_back_to_previous(
-        proprio_data, tmp_path):
-    obs_space, act_space, replay, config = proprio_data
-    agent = build_agent(obs_space, act_space, config)
+        vision_agent, vision_data, tmp_path):
+    # The session's agent is usually compiled already; a fresh one would
+    # cost a trace of its train step.
+    obs_space, act_space, replay, config = vision_data
     batch = replay.sample(config.batch_size)
-    agent.train(batch)
+    encoder = vision_agent.wm.encoder
+    vision_agent.train(batch)
     saver = embodied.Checkpoint(tmp_path)
-    saver.register('agent', agent)
+    saver.register('agent', vision_agent)
     saver.save(1)
-    agent.train(batch)
+    saved = [v.numpy() for v in encoder.variables]
+    vision_agent.train(batch)
     newest = saver.save(2)
+    assert not all(np.array_equal(v.numpy(), value)
+                   for v, value in zip(encoder.variables, saved))
     data = next((newest / 'agent').glob('variables.data-*'))
     data.write_bytes(data.read_bytes()[:1000])
     logs = []
@@ -97,6 +102,12 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous(
     loader.register('agent', fresh)
     assert loader.load().name == 'ckpt-000000000001'
     assert any(str(newest) in m and 'cannot load' in m for m in logs)
+    # Variables are created on first use and filled from the checkpoint.
+    fresh.wm.encoder(fresh.preprocess(fresh._inputs(batch)))
+    restored = [v.numpy() for v in fresh.wm.encoder.variables]
+    assert len(restored) == len(saved) > 0
+    for value, expected in zip(restored, saved):
+        np.testing.assert_array_equal(value, expected)
 
 
 class DivergingAgent(embodied.RandomAgent):
