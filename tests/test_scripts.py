@@ -20,6 +20,7 @@ import embodied  # noqa: E402
 import plot  # noqa: E402
 import sweep  # noqa: E402
 import train  # noqa: E402
+import upstream_runs  # noqa: E402
 
 TINY_RUN = [
     '--configs', 'dmc_vision', 'debug', '--task', 'dmc_cartpole_swingup',
@@ -58,7 +59,7 @@ def test_scripts_import_without_tensorflow():
     # free of TensorFlow.
     code = (
         'import sys; sys.path.insert(0, "scripts"); '
-        'import analyze, controllability, plot, sweep; '
+        'import analyze, controllability, plot, sweep, upstream_runs; '
         'assert "tensorflow" not in sys.modules, "tensorflow imported"')
     run_python('-c', code)
 
@@ -157,6 +158,34 @@ def test_plot_reads_back_the_runs_it_wrote(tmp_path):
     with pytest.raises(SystemExit, match='mrs/seed0 is given twice'):
         plot.main([str(runs_file), *map(str, logdirs),
                    '--out', str(tmp_path / 'c'), *flags])
+
+
+def test_upstream_runs_plot_beside_ours(tmp_path):
+    ours = tmp_path / 'check' / 'director' / 'seed0'
+    write_fake_run(ours, 'director', [5.0, 5.0, 7.0, 9.0])
+    upstream = tmp_path / 'up' / 'dmc_reacher_easy' / 'seed3'
+    upstream.mkdir(parents=True)
+    # Upstream's lines: episodes, train reports, and one cut off by a kill.
+    lines = [json.dumps({'step': 1000 * (i + 1), 'episode/score': score,
+                         'episode/length': 500})
+             for i, score in enumerate([1.0, 2.0, 30.0, 50.0])]
+    lines.insert(2, json.dumps({'step': 2500, 'train/model_loss': 3.0}))
+    lines.append('{"step": 5000, "episode/sc')
+    (upstream / 'metrics.jsonl').write_text('\n'.join(lines) + '\n')
+    runs_file = upstream_runs.main([str(upstream), '--out', str(tmp_path)])
+    plot.main([str(ours), str(runs_file), '--out', str(tmp_path / 'plots'),
+               '--metric', 'episode/score', '--final', '0.25'])
+    scores = json.loads(
+        (tmp_path / 'plots' / 'final_episode_score.json').read_text())
+    assert {(r['task'], r['preset']): r['runs'] for r in scores['rows']} == {
+        ('dmc_reacher_easy', 'director'): {'seed0': 8.0},
+        ('dmc_reacher_easy', 'upstream_director'): {
+            'dmc_reacher_easy/upstream_director/seed3': 40.0}}
+    empty = tmp_path / 'up' / 'dmc_reacher_easy' / 'seed4'
+    empty.mkdir()
+    (empty / 'metrics.jsonl').write_text(lines[2] + '\n')
+    with pytest.raises(SystemExit, match='no episode/score'):
+        upstream_runs.main([str(empty), '--out', str(tmp_path / 'empty')])
 
 
 def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
