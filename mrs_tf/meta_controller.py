@@ -80,14 +80,21 @@ class MetaController(Module):
 
     def loss(self, traj, advantage):
         """REINFORCE with the paper's Eq. 5 log-probability, plus one
-        adaptive entropy bonus per skill head and one for the choice."""
+        adaptive entropy bonus per skill head and one for the choice.
+
+        A skill head's bonus counts only at the steps where it was chosen
+        (Sec. 3.4: each head receives a gradient only from the manager
+        steps that chose it); the choice head's bonus counts everywhere.
+        """
         heads, choice = self(nets.sg(traj))
-        logp = self.log_prob(heads, choice, nets.sg(traj['action']))[:-1]
+        action = nets.sg(traj['action'])
+        logp = self.log_prob(heads, choice, action)[:-1]
         loss = -logp * nets.sg(advantage)
+        _, chosen = self.unpack(action[:-1])
         metrics = {}
         for i, (dist, adapt) in enumerate(zip(heads, self.head_entropies)):
             bonus, mets = adapt(normalized_entropy(dist)[:-1])
-            loss += tf.reduce_sum(bonus, -1)
+            loss += chosen[..., i] * tf.reduce_sum(bonus, -1)
             metrics.update({f'head{i}_actent_{k}': v for k, v in mets.items()})
         if choice is not None:
             entropy = choice.entropy()[:-1] / np.log(self.num_heads)

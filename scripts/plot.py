@@ -6,7 +6,8 @@
 
 Runs are grouped by task (config.yaml: task) and preset. The preset is the
 first group (or the whole match) of --label searched in the logdir path,
-else derived from the config: mrs, director, single_<l>, no_inf,
+else derived from the config: mrs, director, director_upstream (Director
+at upstream's train_every), single_<l>, no_inf,
 vanilla_expl, explore_only, with '_finetuned' for runs started from another
 run's weights. Per task, one figure (PNG and PDF) shows each preset's mean
 over seeds with a one-standard-deviation band, binned by environment step.
@@ -176,13 +177,21 @@ def run_label(logdir, config, label_regex=None):
     return derive_preset(config)
 
 
+def upstream_train_every():
+    """The update interval of upstream Director, as its preset sets it."""
+    return embodied.load_config(
+        ROOT / 'configs.yaml', ['--configs', 'director_upstream']
+    ).run.train_every
+
+
 def derive_preset(config):
     """The configs.yaml agent preset a resolved config corresponds to."""
     skills = tuple(config.mrs.skills)
     if config.manager_rews.extr == 0:
         preset = 'explore_only'
     elif skills == ('inf',):
-        preset = 'director'
+        upstream = config.run.train_every == upstream_train_every()
+        preset = 'director_upstream' if upstream else 'director'
     elif len(skills) == 1:
         preset = f'single_{skills[0]}'
     elif 'inf' not in skills:

@@ -98,7 +98,7 @@ def inspect(*presets):
 @pytest.mark.parametrize('env', ['dmc_vision', 'dmc_proprio'])
 def test_director_parameter_counts_equal_upstream(env):
     golden = json.loads((ROOT / 'tests/data/param_counts.json').read_text())
-    counts = inspect(env, 'director')
+    counts = inspect(env, 'director_upstream')
     for key, value in golden[env].items():
         if key.startswith(('wm/', 'hier/')):
             assert counts[key] == value, key

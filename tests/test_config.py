@@ -128,7 +128,7 @@ def test_mixed_lists_keep_numbers_and_strings():
     assert config.mrs.skills == ('inf',)
 
 
-@pytest.mark.parametrize('agent', ['mrs', 'director'])
+@pytest.mark.parametrize('agent', ['mrs', 'director', 'director_upstream'])
 def test_cpu_small_after_an_agent_preset_sets_its_update_rate(agent):
     config = embodied.load_config(
         PRESETS, ['--configs', 'dmc_proprio', agent, 'cpu_small'])

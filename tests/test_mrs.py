@@ -106,8 +106,30 @@ def test_unchosen_heads_get_no_policy_gradient():
     assert nonzero(grad(meta.trunk)) and nonzero(grad(meta.choice))
 
 
+def test_unchosen_heads_get_no_gradient_from_the_whole_manager_loss():
+    """Sec. 3.4: with the entropy bonuses included, a head that no step
+    chose gets exactly zero gradient; the trunk and choice head do not."""
+    config = debug_config()
+    meta = MetaController(4, config.skill_shape, config)
+    time, batch, chosen = 5, 3, 1
+    state = {'deter': tf.random.normal([time * batch, 32]),
+             'stoch': tf.one_hot(tf.zeros([time * batch, 4], tf.int32), 4)}
+    skills, _ = meta.sample(state)
+    choice = tf.one_hot(tf.fill([time * batch], chosen), 4)
+    traj = {**state, 'action': meta.pack(skills, choice)}
+    traj = {k: tf.reshape(v, [time, batch] + v.shape[1:].as_list())
+            for k, v in traj.items()}
+    with tf.GradientTape(persistent=True) as tape:
+        loss, _ = meta.loss(traj, tf.random.normal([time - 1, batch]))
+        loss = tf.reduce_mean(loss)
+    grad = lambda module: tape.gradient(loss, module.trainable_variables)
+    for i, head in enumerate(meta.heads):
+        assert nonzero(grad(head)) == (i == chosen), i
+    assert nonzero(grad(meta.trunk)) and nonzero(grad(meta.choice))
+
+
 def test_skills_inf_reduces_to_director_goal_autoencoder(feat):
-    config = debug_config('--configs', 'director')
+    config = debug_config('--configs', 'director_upstream')
     modules = SkillModules(config.mrs.skills, config.skill_shape, SIZE, config)
     modules.train(feat)
     states = tf.reshape(feat, [-1, SIZE])
@@ -132,7 +154,7 @@ def test_skills_inf_reduces_to_director_goal_autoencoder(feat):
 
 
 def test_single_head_manager_loss_is_directors():
-    config = debug_config('--configs', 'director')
+    config = debug_config('--configs', 'director_upstream')
     meta = MetaController(1, config.skill_shape, config)
     state = {'deter': tf.random.normal([12, 32]),
              'stoch': tf.one_hot(tf.zeros([12, 4], tf.int32), 4)}

@@ -91,7 +91,7 @@ def test_shuffled_purity_is_near_chance_for_a_perfect_clustering():
 
 
 @pytest.mark.parametrize('preset', [
-    'mrs', 'director', 'single_8', 'single_16', 'single_32', 'no_inf',
+    'mrs', 'director', 'director_upstream', 'single_8', 'single_16', 'single_32', 'no_inf',
     'vanilla_expl', 'explore_only'])
 def test_derive_preset_recovers_the_configs_preset(preset):
     config = train.parse_config(['--configs', 'dmc_vision', preset])
