@@ -61,14 +61,18 @@ def parse_config(argv):
 
 def load_run_config(logdir):
     """The config.yaml a run saved, over today's defaults: runs from older
-    code lack the keys added since and get their defaults (reported)."""
+    code lack the keys added since and get their defaults (reported). How
+    TensorFlow executes (tf.*) is this machine's, not the run's: a run
+    trained on GPUs in float16 is analysed on a laptop's CPU."""
     defaults = embodied.load_config(ROOT / 'configs.yaml', [])
     saved = embodied.Config.load(pathlib.Path(logdir) / 'config.yaml')
     missing = sorted(set(defaults.flat()) - set(saved.flat()))
     if missing:
         print(f"{logdir}: config.yaml predates {', '.join(missing)}; "
               'using their defaults')
-    return defaults.update(saved)
+    execution = {k: v for k, v in defaults.flat().items()
+                 if k.startswith('tf.')}
+    return defaults.update(saved, execution)
 
 
 def check_agent_config(config):
@@ -105,9 +109,10 @@ def check_agent_config(config):
         problems.append(
             f'tf.devices must be positive and divide batch_size '
             f'({config.batch_size}), got {devices}')
-    if config.tf.precision not in (16, 32):
+    if config.tf.precision not in ('auto', '16', '32'):
         problems.append(
-            f'tf.precision must be 16 or 32, got {config.tf.precision}')
+            f'tf.precision must be auto, 16 or 32, '
+            f'got {config.tf.precision!r}')
     choice = config.eval_choice
     fixed = choice.startswith('fixed:') and choice[6:].isdigit()
     if choice not in ('learned', 'random') and not fixed:

@@ -160,6 +160,8 @@ def _coerce(key, value, default):
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # e.g. tf.precision: auto | 16 | 32
     elif isinstance(default, tuple):
         if isinstance(value, (list, tuple)):
             return _coerce_list(key, value, default)

@@ -17,7 +17,8 @@ class Critic(Module):
     """Value function of the reward stored under traj[reward_key].
 
     The target network is a copy of the online network, refreshed every
-    `slow_target_update` updates (mixing fraction `slow_target_fraction`).
+    `slow_target_update` updates (mixing fraction `slow_target_fraction`);
+    updates the optimizer skipped (float16 overflow) do not count.
     """
 
     def __init__(self, reward_key, config):
@@ -42,8 +43,9 @@ class Critic(Module):
             dist = self.net({k: v[:-1] for k, v in traj.items()})
             weight = nets.sg(traj['weight'][:-1])
             loss = -tf.reduce_mean(dist.log_prob(target) * weight)
+        steps = self.opt.steps.read_value()
         metrics = self.opt.minimize(tape, loss, self.net)
-        self._update_target()
+        self._update_target(applied=self.opt.steps > steps)
         reward = traj[self.reward_key]
         metrics.update({
             'imag_reward_mean': tf.reduce_mean(reward),
@@ -53,16 +55,17 @@ class Critic(Module):
         })
         return metrics
 
-    def _update_target(self):
+    def _update_target(self, applied):
         first = self.updates < 0
-        refresh = first | (self.updates >= self.config.slow_target_update)
+        due = first | (self.updates >= self.config.slow_target_update)
+        refresh = applied & due
         mix = tf.where(first, 1.0, self.config.slow_target_fraction)
         for source, target in zip(
                 self.net.variables, self.target_net.variables):
             mixed = mix * source + (1 - mix) * target
             target.assign(tf.where(refresh, mixed, target))
-        self.updates.assign(
-            tf.where(refresh, tf.constant(0, tf.int64), self.updates) + 1)
+        count = tf.where(refresh, tf.constant(0, tf.int64), self.updates)
+        self.updates.assign(count + tf.cast(applied, tf.int64))
 
 
 class ActorCritic(Module):
@@ -102,6 +105,8 @@ class ActorCritic(Module):
         for key, critic in self.critics.items():
             mets = critic.train(traj, returns[key][0])
             metrics.update({f'{key}_{k}': v for k, v in mets.items()})
+        adapted = self.opt.snapshot(
+            [self.actor, self.advnorm, *self.retnorms.values()])
         with tape:
             advantages = []
             for key, (ret, baseline) in returns.items():
@@ -114,5 +119,6 @@ class ActorCritic(Module):
             loss, mets = self.actor.loss(traj, advantage)
             loss = tf.reduce_mean(loss * nets.sg(traj['weight'][:-1]))
         metrics.update(mets)
-        metrics.update(self.opt.minimize(tape, loss, self.actor))
+        metrics.update(
+            self.opt.minimize(tape, loss, self.actor, restore=adapted))
         return metrics

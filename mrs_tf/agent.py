@@ -8,6 +8,7 @@ several devices. Inputs and outputs are numpy; nothing else of TensorFlow
 leaks out.
 """
 
+import contextlib
 import json
 
 import numpy as np
@@ -18,7 +19,7 @@ import embodied
 from . import nets
 from . import replicas
 from .hierarchy import Hierarchy
-from .module import compute_dtype, set_precision
+from .module import compute_dtype, precision, set_precision
 from .world_model import WorldModel
 
 MODES = ('train', 'eval')
@@ -38,8 +39,9 @@ class Agent(tf.Module):
             k: v for k, v in obs_space.items() if not k.startswith('log_')}
         self.act_space = act_space['action']
         self.step = step
+        self.precision = resolve_precision(config)
         self.strategy = make_strategy(config.tf.devices)
-        with self.strategy.scope():
+        with self._scope():
             self.wm = WorldModel(self.obs_space, config)
             self.hierarchy = Hierarchy(self.wm, self.act_space, config)
             self.train_steps = replicas.variable(0, dtype=tf.int64)
@@ -58,11 +60,18 @@ class Agent(tf.Module):
     def _distributed(self):
         return self.strategy.num_replicas_in_sync > 1
 
+    @contextlib.contextmanager
+    def _scope(self):
+        """The strategy and this agent's precision, for building and for
+        every call (functions trace on their first call)."""
+        with self.strategy.scope(), precision(self.precision):
+            yield
+
     def policy(self, obs, state=None, mode='train'):
         obs = {k: v for k, v in obs.items() if k in self.obs_space}
         if state is None:
             state = self._initial_policy_state(len(obs['is_first']))
-        with self.strategy.scope():
+        with self._scope():
             outs, state = self._policy_fns[mode](obs, state)
         return {k: v.numpy() for k, v in outs.items()}, state
 
@@ -71,12 +80,12 @@ class Agent(tf.Module):
         if self._distributed:
             data = self.strategy.experimental_distribute_values_from_function(
                 lambda context: self._replica_slice(data, context))
-        with self.strategy.scope():
+        with self._scope():
             metrics = self._train_fn(data)
         return state, {k: v.numpy() for k, v in metrics.items()}
 
     def report(self, data):
-        with self.strategy.scope():
+        with self._scope():
             report = self._report_fn(self._inputs(data))
         return {k: v.numpy() for k, v in report.items()}
 
@@ -107,7 +116,7 @@ class Agent(tf.Module):
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)  # Raises on truncated or corrupt data.
-        with self.strategy.scope():
+        with self._scope():
             self._checkpoint.read(prefix).expect_partial()
 
     def _spec(self):
@@ -149,10 +158,11 @@ class Agent(tf.Module):
     def _initial_policy_state(self, batch_size):
         rssm = self.config.rssm
         stoch = [batch_size, rssm.stoch, rssm.classes]
+        dtype = {16: tf.float16, 32: tf.float32}[self.precision]
         latent = {
-            'deter': tf.zeros([batch_size, rssm.deter], compute_dtype()),
-            'logit': tf.zeros(stoch, compute_dtype()),
-            'stoch': tf.zeros(stoch, compute_dtype())}
+            'deter': tf.zeros([batch_size, rssm.deter], dtype),
+            'logit': tf.zeros(stoch, dtype),
+            'stoch': tf.zeros(stoch, dtype)}
         action = tf.zeros((batch_size,) + self.act_space.shape, tf.float32)
         return latent, self.hierarchy.initial(batch_size), action
 
@@ -248,6 +258,15 @@ def make_strategy(devices):
     return tf.distribute.MirroredStrategy(names)
 
 
+def resolve_precision(config):
+    """tf.precision as 16 or 32 bits: 'auto' is mixed float16 where
+    TensorFlow sees a GPU and float32 on CPUs; 16 or 32 are honoured on any
+    device (float16 on a CPU tests the GPU path)."""
+    if str(config.tf.precision) == 'auto':
+        return 16 if tf.config.list_logical_devices('GPU') else 32
+    return int(config.tf.precision)
+
+
 def setup_tensorflow(config):
     """Chooses the device (tf.platform auto|cpu|gpu), the precision and the
     seeds; with tf.devices > 1 on the CPU, splits it into that many logical
@@ -268,13 +287,10 @@ def setup_tensorflow(config):
                 * config.tf.devices)
     for gpu in gpus if platform == 'gpu' else []:
         tf.config.experimental.set_memory_growth(gpu, True)
-    precision = config.tf.precision
-    if platform == 'cpu' and precision == 16:
-        print('Using float32 on the CPU (tf.precision 16 is for GPUs).')
-        precision = 32
-    set_precision(precision)
+    bits = resolve_precision(config)
+    set_precision(bits)
     if config.tf.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(config.seed)
     np.random.seed(config.seed)
-    return platform, precision
+    return platform, bits

@@ -5,6 +5,8 @@ compute dtype (float16 under mixed precision) and distributions convert
 their parameters back to float32, so losses are always float32.
 """
 
+import contextlib
+
 import tensorflow as tf
 
 from . import replicas
@@ -16,6 +18,20 @@ def set_precision(bits):
     """Selects float16 (16) or float32 (32) as the compute dtype."""
     global _compute_dtype
     _compute_dtype = {16: tf.float16, 32: tf.float32}[int(bits)]
+
+
+@contextlib.contextmanager
+def precision(bits):
+    """Computes in float16 (16) or float32 (32) inside the block: an agent
+    wraps its calls in it, so its functions trace at its own precision
+    whatever another agent in the process set."""
+    global _compute_dtype
+    previous = _compute_dtype
+    set_precision(bits)
+    try:
+        yield
+    finally:
+        _compute_dtype = previous
 
 
 def compute_dtype():

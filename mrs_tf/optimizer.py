@@ -19,10 +19,17 @@ class Optimizer(tf.Module):
         biases, norm parameters and learned initial states).
     Under float16 compute the loss is scaled dynamically (start 1e4, halved
     on overflow, doubled after 1000 finite steps, within [1e-4, 1e4]) and
-    steps with non-finite gradients are skipped.
+    steps with non-finite gradients are skipped: no variable, moment or
+    step count changes, and neither does the state a caller snapshots
+    for the step (normalisers and adaptive scales updated by the forward
+    pass, see snapshot()). A skipped step reports a gradient norm of 0 and
+    an overflow of 1; only an overflow at the smallest scale, where scaling
+    cannot help, reports the non-finite norm (a divergence).
     All state lives in tf.Variables, so minimize() runs under
     tf.function(jit_compile=True) and is checkpointable.
     """
+
+    MIN_SCALE, MAX_SCALE, GROW_AFTER = 1e-4, 1e4, 1000
 
     def __init__(
             self, name, lr, eps=1e-5, clip=0.0, wd=0.0, wd_pattern=r'kernel',
@@ -37,16 +44,35 @@ class Optimizer(tf.Module):
         self._beta1 = beta1
         self._beta2 = beta2
         self.steps = replicas.variable(0, trainable=False, dtype=tf.int64)
+        self._trained = []
         self._moments = []
         self._scaling = compute_dtype() == tf.float16
         if self._scaling:
-            self.loss_scale = replicas.variable(1e4, trainable=False)
-            self._finite_steps = replicas.variable(
+            self.loss_scale = replicas.variable(
+                self.MAX_SCALE, trainable=False)
+            self.finite_steps = replicas.variable(
                 0, trainable=False, dtype=tf.int64)
 
-    def minimize(self, tape, loss, modules):
+    def snapshot(self, modules):
+        """The values of the non-trainable variables of `modules` before a
+        forward pass updates them; minimize(restore=...) puts them back if
+        its step is skipped. Empty in float32, where no step is skipped."""
+        if not self._scaling:
+            return []
+        return [(var, tf.identity(var.read_value()))
+                for module in modules
+                for var in module.non_trainable_variables]
+
+    def slots(self):
+        """(variable, Adam's first moment, second moment) for every variable
+        this optimizer has trained, in a fixed order."""
+        return [(var, m, v) for var, (m, v) in zip(
+            self._trained, self._moments)]
+
+    def minimize(self, tape, loss, modules, restore=()):
         """Takes one step on the gradient of the scalar float32 loss recorded
         on tape, w.r.t. the trainable variables of modules (one or a list).
+        restore: a snapshot() to put back if the step is skipped.
         Returns metrics {name}_loss, _grad_norm, _grad_steps and, under
         float16, _loss_scale and _grad_overflow."""
         assert loss.dtype == tf.float32 and loss.shape.rank == 0, loss
@@ -61,20 +87,26 @@ class Optimizer(tf.Module):
                 raise RuntimeError(
                     f'{self.name}: no gradient for {var.name} {var.shape}.')
         grads = replicas.mean(grads)
+        norm = tf.linalg.global_norm(grads)
         if self._scaling:
-            grads = [grad / self.loss_scale for grad in grads]
-            finite = tf.reduce_all(
-                [tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            scale = self.loss_scale.read_value()
+            grads = [grad / scale for grad in grads]
+            norm /= scale
+            finite = tf.math.is_finite(norm)
+            diverged = scale <= self.MIN_SCALE
             metrics[f'{self.name}_loss_scale'] = self._update_scale(finite)
             metrics[f'{self.name}_grad_overflow'] = 1 - tf.cast(
                 finite, tf.float32)
+            metrics[f'{self.name}_grad_norm'] = tf.where(
+                finite | diverged, norm, 0.0)
         else:
             finite = tf.constant(True)
-        norm = tf.linalg.global_norm(grads)
+            metrics[f'{self.name}_grad_norm'] = norm
         if self._clip:
             grads, _ = tf.clip_by_global_norm(grads, self._clip, norm)
         self._apply(variables, grads, finite)
-        metrics[f'{self.name}_grad_norm'] = norm
+        for var, value in restore:
+            var.assign(tf.where(finite, var, value))
         metrics[f'{self.name}_grad_steps'] = self.steps.read_value()
         return metrics
 
@@ -86,6 +118,7 @@ class Optimizer(tf.Module):
                 unique.setdefault(var.ref(), var)
         variables = list(unique.values())
         if not self._moments:
+            self._trained.extend(variables)
             # Appending (not reassigning) lets a checkpoint restored before
             # the first step fill these variables when they are created.
             with tf.init_scope():
@@ -100,12 +133,12 @@ class Optimizer(tf.Module):
         return variables
 
     def _update_scale(self, finite):
-        grow = finite & (self._finite_steps >= 1000)
+        grow = finite & (self.finite_steps >= self.GROW_AFTER)
         factor = tf.where(finite, tf.where(grow, 2.0, 1.0), 0.5)
-        self.loss_scale.assign(
-            tf.clip_by_value(self.loss_scale * factor, 1e-4, 1e4))
-        count = tf.where(finite & ~grow, self._finite_steps + 1, 0)
-        self._finite_steps.assign(count)
+        self.loss_scale.assign(tf.clip_by_value(
+            self.loss_scale * factor, self.MIN_SCALE, self.MAX_SCALE))
+        count = tf.where(finite & ~grow, self.finite_steps + 1, 0)
+        self.finite_steps.assign(count)
         return self.loss_scale.read_value()
 
     def _apply(self, variables, grads, finite):

@@ -114,6 +114,7 @@ class SkillModules(Module):
         """One step on the sum of the modules' ELBOs on replay states."""
         feat = tf.stop_gradient(tf.cast(feat, tf.float32))
         metrics = {}
+        adapted = self.opt.snapshot(self.kl_scales.values())
         with tf.GradientTape() as tape:
             losses = []
             for skill in self.skills:
@@ -122,7 +123,7 @@ class SkillModules(Module):
                 metrics.update(
                     {f'skill{skill}_{k}': v for k, v in mets.items()})
             loss = tf.add_n(losses)
-        metrics.update(self.opt.minimize(tape, loss, self))
+        metrics.update(self.opt.minimize(tape, loss, self, restore=adapted))
         return metrics
 
     def _elbo(self, skill, context, goal):

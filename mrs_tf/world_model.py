@@ -29,10 +29,12 @@ class WorldModel(Module):
     def train(self, data):
         """One optimizer step on a batch [B, T]; returns the posterior
         states (before the step) and metrics."""
+        adapted = self.opt.snapshot([self.wmkl])
         with tf.GradientTape() as tape:
             loss, post, metrics = self.loss(data, training=True)
         modules = [self.encoder, self.rssm, *self.heads.values()]
-        metrics.update(self.opt.minimize(tape, loss, modules))
+        metrics.update(
+            self.opt.minimize(tape, loss, modules, restore=adapted))
         return post, metrics
 
     def loss(self, data, training=False):
