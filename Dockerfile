@@ -1,7 +1,10 @@
 # GPU training image:
 #   docker build -t mrs .
+#   docker run --gpus all --rm mrs python scripts/gpu_check.py
 #   docker run --gpus all -it --rm -v "$PWD/logdir:/mrs/logdir" mrs \
-#     python train.py --configs dmc_vision --task dmc_hopper_hop
+#     python train.py --configs dmc_vision --task dmc_hopper_hop --tf.platform gpu
+# --tf.platform gpu: a container that cannot see its GPU stops with one line
+# instead of training on the CPU.
 FROM tensorflow/tensorflow:2.21.0-gpu
 
 ENV MUJOCO_GL=egl \
@@ -15,4 +18,4 @@ COPY scripts/setup.sh scripts/
 RUN bash scripts/setup.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 
-CMD ["python", "train.py", "--configs", "dmc_vision", "--task", "dmc_hopper_hop"]
+CMD ["python", "train.py", "--configs", "dmc_vision", "--task", "dmc_hopper_hop", "--tf.platform", "gpu"]

@@ -44,7 +44,8 @@ class Agent(tf.Module):
         with self._scope():
             self.wm = WorldModel(self.obs_space, config)
             self.hierarchy = Hierarchy(self.wm, self.act_space, config)
-            self.train_steps = replicas.variable(0, dtype=tf.int64)
+            self.train_steps = replicas.variable(
+                0, dtype=tf.int64, trainable=False)
         jit = use_xla(config) and not self._distributed
         compile = lambda fn: tf.function(fn, jit_compile=jit)
         self._policy_fns = {

@@ -362,3 +362,28 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         / results['director']['train_median_s'])
     assert ratios['parameters_total'] > 1
     assert 'mrs/director' in table
+
+
+def test_gpu_check_runs_the_float16_xla_path_on_a_cpu(tmp_path):
+    out = tmp_path / 'gpu_check.json'
+    output = run_python(
+        'scripts/gpu_check.py', '--cpu', '--size', 'debug', '--env',
+        'dmc_proprio', '--presets', 'director', '--train-steps', 12,
+        '--out', out, timeout=900)
+    assert 'GL vendor:' in output and 'all checks passed' in output
+    report = json.loads(out.read_text())
+    assert report['setup']['precision'] == 16 and not report['failures']
+    result = report['results']['director']
+    assert result['compile_s'] > 0 and result['train_median_s'] > 0
+    for name in ('model', 'skills', 'worker_actor', 'manager_actor'):
+        scales = result['optimizers'][name]['scale_changes']
+        assert 0 < scales[-1][1] <= 1e4, (name, scales)
+
+
+def test_gpu_check_without_a_gpu_fails_with_one_line():
+    result = subprocess.run(
+        [sys.executable, 'scripts/gpu_check.py', '--size', 'debug'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert 'error: tf.platform is gpu but TensorFlow sees no GPU' in (
+        result.stderr)

@@ -9,6 +9,7 @@ TensorFlow imported by the caller) cannot affect the others.
 import argparse
 import concurrent.futures
 import multiprocessing
+import os
 import sys
 import time
 
@@ -58,6 +59,23 @@ def random_rollout(task, steps, repeat=1, seed=0):
         episode_returns=returns,
         steps_per_second=steps / seconds,
         build_seconds=build_seconds)
+
+
+def gl_info(size=64):
+    """The OpenGL vendor, renderer and version that dm_control renders a
+    frame with (MUJOCO_GL, default egl), and the frame's mean pixel value.
+    Run it in its own process: Mesa crashes next to TensorFlow."""
+    os.environ.setdefault('MUJOCO_GL', 'egl')
+    from dm_control import suite
+    from OpenGL import GL
+    physics = suite.load('cartpole', 'swingup').physics
+    frame = physics.render(size, size)
+    with physics.contexts.gl.make_current():
+        info = {
+            name.lower(): GL.glGetString(getattr(GL, f'GL_{name}')).decode()
+            for name in ('VENDOR', 'RENDERER', 'VERSION')}
+    return {'backend': os.environ['MUJOCO_GL'], **info,
+            'frame_mean': float(frame.mean())}
 
 
 def print_report(task, steps, result):

@@ -1,0 +1,261 @@
+"""Acceptance run for a GPU host: the path of the Docker image's default
+command (mixed float16 with XLA, dmc_vision), end to end, in minutes:
+
+    python scripts/gpu_check.py
+    python scripts/gpu_check.py --cpu --size debug --env dmc_proprio
+
+Prints the devices TensorFlow sees and the OpenGL vendor dm_control renders
+with; then, for each agent preset at the given size, in float16 with XLA:
+the compile time, median train step, policy step and peak device memory,
+and over --train-steps train steps on replayed random-policy episodes the
+loss-scale history of every optimizer, its skipped (overflow) steps and
+whether every loss stayed finite. Exits 1 if anything fails. --cpu runs
+the same on the CPU (slowly: use --size debug), so CI can check that it
+starts.
+
+TensorFlow is imported only inside functions: environment processes are
+spawned from this file and must never load it.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import bench
+import embodied
+import train
+from embodied.envs.check import gl_info, run_in_subprocess
+
+AGENT_PRESETS = {'director': ['director'], 'mrs': []}
+SIZE_PRESETS = {'default': [], 'debug': ['debug']}
+POLICY_CALLS = 50
+SKIP_LIMIT = 0.01  # share of skipped steps allowed in the second half:
+# the scale doubles after 1000 finite steps and may overflow once then
+START = time.perf_counter()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    failures = []
+    check_rendering(failures)
+    try:
+        configs = {p: make_config(args, p) for p in args.presets}
+        setup = start_tensorflow(next(iter(configs.values())))
+    except train.USER_ERRORS as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    results = {}
+    with tempfile.TemporaryDirectory() as directory:
+        config = next(iter(configs.values()))
+        obs_space, act_space, replay = collect(config, directory)
+        for preset, config in configs.items():
+            results[preset] = check_agent(
+                preset, config, obs_space, act_space, replay,
+                args.train_steps, failures)
+    print_table(results)
+    if args.out:
+        report = {'setup': setup, 'results': results, 'failures': failures}
+        pathlib.Path(args.out).write_text(json.dumps(report, indent=1))
+    for failure in failures:
+        print(f'FAILED: {failure}')
+    print('gpu_check: ' + ('FAILED' if failures else 'all checks passed'))
+    return 1 if failures else 0
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        '--presets', nargs='+', choices=list(AGENT_PRESETS),
+        default=list(AGENT_PRESETS))
+    parser.add_argument(
+        '--size', choices=list(SIZE_PRESETS), default='default')
+    parser.add_argument(
+        '--env', choices=['dmc_vision', 'dmc_proprio'], default='dmc_vision')
+    parser.add_argument('--task', default='dmc_cartpole_swingup')
+    parser.add_argument('--train-steps', type=int, default=2000)
+    parser.add_argument(
+        '--cpu', action='store_true',
+        help='run on the CPU instead of requiring a GPU')
+    parser.add_argument('--out', help='also write the results as JSON')
+    args = parser.parse_args(argv)
+    if args.train_steps < 10:
+        parser.error('--train-steps must be at least 10')
+    return args
+
+
+def log(message):
+    elapsed = time.perf_counter() - START
+    print(f'[gpu_check {elapsed:6.0f}s] {message}', flush=True)
+
+
+def check_rendering(failures):
+    """dm_control renders one frame in a process without TensorFlow."""
+    try:
+        info = run_in_subprocess(gl_info)
+    except Exception as e:
+        failures.append(f'rendering: {type(e).__name__}: {e}')
+        return
+    print(f"GL vendor: {info['vendor']} | renderer: {info['renderer']} | "
+          f"{info['version']} (MUJOCO_GL={info['backend']})")
+    if 'llvmpipe' in info['renderer'] or 'Mesa' in info['vendor']:
+        print('  note: software rendering on the CPU; on a GPU host the '
+              'container needs NVIDIA_DRIVER_CAPABILITIES with graphics')
+    if not info['frame_mean'] > 0:
+        failures.append('rendering: the rendered frame is black')
+
+
+def make_config(args, preset):
+    names = [args.env] + SIZE_PRESETS[args.size] + AGENT_PRESETS[preset]
+    return train.parse_config([
+        '--configs', *names, '--task', args.task,
+        '--tf.platform', 'cpu' if args.cpu else 'gpu',
+        '--tf.precision', '16', '--tf.jit', 'xla'])
+
+
+def start_tensorflow(config):
+    import tensorflow as tf
+    from mrs_tf.agent import setup_tensorflow
+    platform, bits = setup_tensorflow(config)
+    print(f'TensorFlow {tf.__version__} on {platform}, float{bits}, XLA')
+    devices = tf.config.list_physical_devices()
+    for device in devices:
+        details = tf.config.experimental.get_device_details(device) \
+            if device.device_type == 'GPU' else {}
+        print(f'  {device.name} {details or ""}')
+    return {'platform': platform, 'precision': bits,
+            'devices': [d.name for d in devices]}
+
+
+def collect(config, directory):
+    """The spaces and a replay of random-policy episodes (two envs)."""
+    log(f'collecting random-policy episodes of {config.task}')
+    envs = train.make_envs(config, 2, seed=config.seed)
+    try:
+        replay, _ = bench.prefilled_replay(config, envs, directory)
+        return envs[0].obs_space, envs[0].act_space, replay
+    finally:
+        for env in envs:
+            env.close()
+
+
+def check_agent(preset, config, obs_space, act_space, replay, steps,
+                failures):
+    import tensorflow as tf
+    from mrs_tf.agent import Agent
+    gpu = bool(tf.config.list_logical_devices('GPU'))
+    if gpu:
+        tf.config.experimental.reset_memory_stats('GPU:0')
+    agent = Agent(obs_space, act_space, embodied.Counter(), config)
+    log(f'{preset}: compiling the train step')
+    history, durations = [], []
+    for step in range(steps):
+        batch = replay.sample(config.batch_size)
+        start = time.perf_counter()
+        _, metrics = agent.train(batch)
+        durations.append(time.perf_counter() - start)
+        history.append(metrics)
+        if step and step % 250 == 0:
+            eta = statistics.median(durations[1:]) * (steps - step)
+            log(f'{preset}: {step}/{steps} train steps, '
+                f"model loss {metrics['model_loss']:.2f}, ETA {eta:.0f}s")
+    result = {
+        'compile_s': durations[0],
+        'train_median_s': statistics.median(durations[1:]),
+        **time_policy(agent, replay, config.env.amount),
+        'peak_memory_gb': (tf.config.experimental.get_memory_info(
+            'GPU:0')['peak'] / 2 ** 30 if gpu else None),
+        **loss_scale_report(history)}
+    failures += [f'{preset}: {p}' for p in judge(history, result)]
+    print_loss_scales(preset, result)
+    return result
+
+
+def time_policy(agent, replay, envs):
+    """The first policy call for `envs` environments, then POLICY_CALLS
+    calls that continue those episodes."""
+    batch = replay.sample(envs)
+    obs = {k: v[:, 0] for k, v in batch.items() if k != 'action'}
+    start = time.perf_counter()
+    _, state = agent.policy(obs)
+    compile_s = time.perf_counter() - start
+    obs['is_first'] = np.zeros_like(obs['is_first'])
+    durations = []
+    for _ in range(POLICY_CALLS):
+        start = time.perf_counter()
+        _, state = agent.policy(obs, state)
+        durations.append(time.perf_counter() - start)
+    return {'policy_compile_s': compile_s,
+            'policy_median_s': statistics.median(durations)}
+
+
+def loss_scale_report(history):
+    """Per optimizer: the loss scale after each change (step, value) and the
+    steps it skipped."""
+    names = [k[:-len('_loss_scale')] for k in history[0]
+             if k.endswith('_loss_scale')]
+    report = {}
+    for name in names:
+        scales = [float(m[f'{name}_loss_scale']) for m in history]
+        changes = [(0, scales[0])] + [
+            (i, s) for i, s in enumerate(scales) if i and s != scales[i - 1]]
+        skipped = [i for i, m in enumerate(history)
+                   if m[f'{name}_grad_overflow'] > 0]
+        report[name] = {'scale_changes': changes, 'skipped': skipped}
+    return {'optimizers': report}
+
+
+def judge(history, result):
+    problems = []
+    for step, metrics in enumerate(history):
+        try:
+            embodied.run.check_finite(metrics, step)
+        except embodied.run.NonFiniteError as e:
+            problems.append(str(e).split(';')[0])
+            break
+    half = len(history) // 2
+    for name, report in result['optimizers'].items():
+        late = [s for s in report['skipped'] if s >= half]
+        if len(late) > max(SKIP_LIMIT * (len(history) - half), 1):
+            problems.append(
+                f'{name} skipped {len(late)} of the last '
+                f'{len(history) - half} steps (overflow)')
+    tenth = max(len(history) // 10, 1)
+    first, last = (np.mean([m['model_loss'] for m in part]) for part in (
+        history[:tenth], history[-tenth:]))
+    if not last < first:
+        problems.append(
+            f'the model loss did not fall ({first:.2f} -> {last:.2f})')
+    return problems
+
+
+def print_loss_scales(preset, result):
+    for name, report in result['optimizers'].items():
+        changes = ' -> '.join(
+            f'{scale:g}@{step}' for step, scale in report['scale_changes'])
+        skipped = report['skipped']
+        print(f'  {preset} {name}: loss scale {changes}; skipped '
+              f'{len(skipped)} steps {skipped[:8]}'
+              f"{' ...' if len(skipped) > 8 else ''}")
+
+
+def print_table(results):
+    print('| preset | compile s | train step s | policy step ms | '
+          'peak memory GB | skipped steps |')
+    print('|---|---|---|---|---|---|')
+    for preset, r in results.items():
+        memory = f"{r['peak_memory_gb']:.2f}" \
+            if r['peak_memory_gb'] is not None else 'n/a (CPU)'
+        skipped = sum(len(o['skipped']) for o in r['optimizers'].values())
+        print(f"| {preset} | {r['compile_s']:.1f} | "
+              f"{r['train_median_s']:.3f} | "
+              f"{1000 * r['policy_median_s']:.1f} | {memory} | {skipped} |")
+
+
+if __name__ == '__main__':
+    sys.exit(main())

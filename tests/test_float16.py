@@ -1,0 +1,156 @@
+"""The GPU default path, mixed float16 (tf.precision 16), run on the CPU in
+graph mode (vision: convolutions and pixel-sized reductions) and with XLA
+(proprio, beside the session's float32 XLA agent: XLA draws other random
+numbers than graph mode, so each mode is compared with float32 in the same
+mode): it trains, acts and reports; skipped overflow steps leave the agent
+untouched; gradients match float32."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import embodied
+from conftest import build_agent
+from mrs_tf.optimizer import Optimizer
+
+MODES = {'graph': ('vision_data', 'vision_agent'),
+         'xla': ('proprio_data', 'proprio_xla_agent')}
+SETTLE_STEPS = 12
+COMPARE_SCALE = 128.0  # below where the debug world model overflows
+GRADIENT_TOLERANCE = 0.05  # of the largest float32 entry of each variable
+
+
+def optimizers(agent):
+    return [m for m in agent.submodules if isinstance(m, Optimizer)]
+
+
+def scale_bookkeeping(agent):
+    """Variables a skipped step may change: the loss scales and their
+    counters, and the agent's train-step counter (the random key)."""
+    refs = {agent.train_steps.ref()}
+    for opt in optimizers(agent):
+        refs |= {opt.loss_scale.ref(), opt.finite_steps.ref()}
+    return refs
+
+
+def values(agent):
+    return [v.numpy() for v in agent.variables]
+
+
+@pytest.fixture(scope='module', params=list(MODES))
+def half(request):
+    """A float16 agent whose loss scales have settled, its mode, the batch
+    it trained on and its metrics; the float32 agent of that data and mode
+    is request.param's second fixture."""
+    data, _ = MODES[request.param]
+    obs_space, act_space, replay, config = request.getfixturevalue(data)
+    config = config.update({'tf.precision': '16', 'tf.jit': request.param})
+    agent = build_agent(obs_space, act_space, config)
+    batch = replay.sample(config.batch_size)
+    history = [agent.train(batch)[1] for _ in range(SETTLE_STEPS)]
+    return agent, request.param, batch, history
+
+
+def test_loss_scale_settles_and_losses_stay_finite(half):
+    agent, _, _, history = half
+    overflows = [m['model_grad_overflow'] for m in history]
+    assert overflows[0] == 1  # 1e4 overflows the first world model steps
+    assert not any(overflows[-4:]), overflows
+    for metrics in history:
+        embodied.run.check_finite(metrics, 0)
+        assert np.isfinite(metrics['model_loss'])
+    assert history[-1]['model_loss_scale'] < history[0]['model_loss_scale']
+
+
+def test_float16_latents_and_float32_variables(half):
+    agent, _, batch, _ = half
+    obs = {k: v[:2, 0] for k, v in batch.items() if k != 'action'}
+    outs, state = agent.policy(obs, None, mode='train')
+    outs, (latent, _, _) = agent.policy(obs, state, mode='eval')
+    assert latent['deter'].dtype == latent['stoch'].dtype == tf.float16
+    assert np.abs(outs['action']).max() <= 1
+    assert all(v.dtype == tf.float32 for v in agent.trainable_variables)
+    report = agent.report(batch)
+    assert all(np.isfinite(v).all() for v in report.values())
+    if 'image' in batch:
+        assert report['openl_image'].dtype == np.float32
+        heads = len(agent.config.mrs.skills)
+        assert report['goals_image'].shape[2] == 64 * (heads + 1)
+
+
+def test_overflow_step_is_skipped_and_leaves_the_agent_untouched(half):
+    agent, _, batch, _ = half
+    opts = optimizers(agent)
+    scales = [opt.loss_scale.numpy() for opt in opts]
+    for opt in opts:
+        opt.loss_scale.assign(1e30)  # every float16 gradient overflows
+    skip = scale_bookkeeping(agent)
+    before = values(agent)
+    _, metrics = agent.train(batch)
+    for opt, scale in zip(opts, scales):
+        opt.loss_scale.assign(scale)
+    changed = [
+        v.name for v, old in zip(agent.variables, before)
+        if v.ref() not in skip and not np.array_equal(v.numpy(), old)]
+    assert not changed  # weights, moments, normalisers, scales, counters
+    overflows = [k for k in metrics if k.endswith('_grad_overflow')]
+    assert len(overflows) == len(opts)
+    for key in overflows:
+        assert metrics[key] == 1, key
+        assert metrics[key.replace('overflow', 'norm')] == 0, key
+    embodied.run.check_finite(metrics, 0)  # not taken for a divergence
+
+
+def test_nan_loss_still_stops_the_run_with_the_metric_named(half):
+    agent, _, batch, _ = half
+    broken = {**batch, 'reward': np.full_like(batch['reward'], np.nan)}
+    before = values(agent.wm)
+    _, metrics = agent.train(broken)
+    assert metrics['model_grad_overflow'] == 1
+    with pytest.raises(embodied.run.NonFiniteError, match='reward_loss'):
+        embodied.run.check_finite(metrics, 7)
+    # The world model's step was skipped; its weights did not take the NaN.
+    skip = scale_bookkeeping(agent)
+    for var, old in zip(agent.wm.variables, before):
+        if var.ref() not in skip:
+            np.testing.assert_array_equal(var.numpy(), old, var.name)
+
+
+def gradients(agent, batch):
+    """One train step's gradient of every trained variable, read from Adam's
+    first moment (m1 = 0.9 m0 + 0.1 g), and the step's metrics."""
+    slots = [(f'{opt.name}/{var.name}', m)
+             for opt in optimizers(agent) for var, m, _ in opt.slots()]
+    first = [m.numpy() for _, m in slots]
+    _, metrics = agent.train(batch)
+    grads = [(m.numpy() - 0.9 * m0) / 0.1 for (_, m), m0 in zip(slots, first)]
+    return [name for name, _ in slots], grads, metrics
+
+
+def test_float16_matches_float32_at_identical_weights(
+        half, request, tmp_path, capsys):
+    """Against the session's float32 agent of the same data and mode."""
+    agent16, mode, batch, _ = half
+    full = request.getfixturevalue(MODES[mode][1])
+    full.train(batch)  # builds every variable
+    for opt in optimizers(agent16):
+        opt.loss_scale.assign(COMPARE_SCALE)
+    agent16.save(tmp_path)
+    full.load(tmp_path)  # weights, moments, normalisers, step counter
+    names, grads16, metrics16 = gradients(agent16, batch)
+    _, grads32, metrics32 = gradients(full, batch)
+    assert not any(v for k, v in metrics16.items() if 'overflow' in k)
+    loss16, loss32 = metrics16['model_loss'], metrics32['model_loss']
+    assert abs(loss16 - loss32) <= 1e-3 * abs(loss32), (loss16, loss32)
+    rows = []
+    for name, g16, g32 in zip(names, grads16, grads32):
+        size = np.abs(g32).max()
+        error = np.abs(g16 - g32).max() / max(size, 1e-6)
+        rows.append((error, name, g16.shape, size))
+    with capsys.disabled():
+        print(f'\nfloat16 vs float32 ({mode}): model loss {loss16:.4f} vs '
+              f'{loss32:.4f}; largest gradient differences (relative to '
+              'the largest float32 entry of that variable):')
+        for error, name, shape, size in sorted(rows, reverse=True)[:5]:
+            print(f'  {error:.2e}  {name} {shape} (max |g| {size:.2e})')
+    assert max(rows)[0] <= GRADIENT_TOLERANCE, sorted(rows, reverse=True)[:3]
