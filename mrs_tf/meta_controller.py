@@ -50,16 +50,21 @@ class MetaController(Module):
         return [head(x) for head in self.heads], choice
 
     def sample(self, state):
-        """(skills [B, N, *skill_shape], one-hot choice [B, N])."""
+        """(skills: one [B, *skill_shape] per head, one-hot choice [B, N]).
+
+        The heads' samples stay separate tensors: stacking them and slicing
+        each back out for its decoder gave grappler a graph it could not
+        sort ("Non-existent input .../sample/Reshape")."""
         heads, choice = self(state)
-        skills = tf.stack([dist.sample() for dist in heads], 1)
+        skills = [dist.sample() for dist in heads]
         if choice is None:
-            return skills, tf.ones(tf.shape(skills)[:2], tf.float32)
+            return skills, tf.ones([tf.shape(skills[0])[0], 1], tf.float32)
         return skills, choice.sample()
 
     def pack(self, skills, choice):
-        flat = tf.reshape(skills, [tf.shape(skills)[0], -1])
-        return tf.concat([flat, choice], -1)
+        """The action: every head's skill flattened, then the choice."""
+        flat = [nets.flatten_trailing(skill, 2) for skill in skills]
+        return tf.concat(flat + [choice], -1)
 
     def unpack(self, action):
         size = self.num_heads * int(np.prod(self.skill_shape))

@@ -76,10 +76,11 @@ class SkillModules(Module):
         return self.decoder_head(x)
 
     def decode_all(self, skills, context):
-        """Candidate goals [B, N, D] from skills [B, N, *skill_shape]."""
+        """Candidate goals [B, N, D] from one skill [B, *skill_shape] per
+        module."""
         goals = [
-            self.decode(skill, skills[:, i], context).mode()
-            for i, skill in enumerate(self.skills)]
+            self.decode(skill, z, context).mode()
+            for skill, z in zip(self.skills, skills)]
         return tf.stack(goals, 1)
 
     def reconstruction_errors(self, skills, goal, context):
