@@ -19,7 +19,7 @@ import embodied
 from . import nets
 from . import replicas
 from .hierarchy import Hierarchy
-from .module import compute_dtype, precision, set_precision
+from .module import compute_dtype, precision
 from .world_model import WorldModel
 
 MODES = ('train', 'eval')
@@ -269,9 +269,11 @@ def resolve_precision(config):
 
 
 def setup_tensorflow(config):
-    """Chooses the device (tf.platform auto|cpu|gpu), the precision and the
-    seeds; with tf.devices > 1 on the CPU, splits it into that many logical
-    devices. Must run before anything else initialises TensorFlow."""
+    """Chooses the device (tf.platform auto|cpu|gpu) and the seeds; with
+    tf.devices > 1 on the CPU, splits it into that many logical devices.
+    Returns the platform and the precision an agent of this config will
+    compute in (each Agent applies its own). Must run before anything else
+    initialises TensorFlow."""
     gpus = tf.config.list_physical_devices('GPU')
     platform = config.tf.platform
     if platform == 'auto':
@@ -289,7 +291,6 @@ def setup_tensorflow(config):
     for gpu in gpus if platform == 'gpu' else []:
         tf.config.experimental.set_memory_growth(gpu, True)
     bits = resolve_precision(config)
-    set_precision(bits)
     if config.tf.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(config.seed)

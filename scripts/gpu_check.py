@@ -2,7 +2,8 @@
 command (mixed float16 with XLA, dmc_vision), end to end, in minutes:
 
     python scripts/gpu_check.py
-    python scripts/gpu_check.py --cpu --size debug --env dmc_proprio
+    python scripts/gpu_check.py --cpu --size debug --env dmc_proprio \
+        --jit graph
 
 Prints the devices TensorFlow sees and the OpenGL vendor dm_control renders
 with; then, for each agent preset at the given size, in float16 with XLA:
@@ -37,6 +38,7 @@ SIZE_PRESETS = {'default': [], 'debug': ['debug']}
 POLICY_CALLS = 50
 SKIP_LIMIT = 0.01  # share of skipped steps allowed in the second half:
 # the scale doubles after 1000 finite steps and may overflow once then
+LEARN_STEPS = 200  # from here on the model loss must fall (noise below)
 START = time.perf_counter()
 
 
@@ -82,6 +84,9 @@ def parse_args(argv):
     parser.add_argument(
         '--cpu', action='store_true',
         help='run on the CPU instead of requiring a GPU')
+    parser.add_argument(
+        '--jit', choices=['xla', 'graph'], default='xla',
+        help='graph: skip the slow XLA compile when checking on a CPU')
     parser.add_argument('--out', help='also write the results as JSON')
     args = parser.parse_args(argv)
     if args.train_steps < 10:
@@ -115,14 +120,15 @@ def make_config(args, preset):
     return train.parse_config([
         '--configs', *names, '--task', args.task,
         '--tf.platform', 'cpu' if args.cpu else 'gpu',
-        '--tf.precision', '16', '--tf.jit', 'xla'])
+        '--tf.precision', '16', '--tf.jit', args.jit])
 
 
 def start_tensorflow(config):
     import tensorflow as tf
     from mrs_tf.agent import setup_tensorflow
     platform, bits = setup_tensorflow(config)
-    print(f'TensorFlow {tf.__version__} on {platform}, float{bits}, XLA')
+    print(f'TensorFlow {tf.__version__} on {platform}, float{bits}, '
+          f'{config.tf.jit}')
     devices = tf.config.list_physical_devices()
     for device in devices:
         details = tf.config.experimental.get_device_details(device) \
@@ -225,7 +231,9 @@ def judge(history, result):
             problems.append(
                 f'{name} skipped {len(late)} of the last '
                 f'{len(history) - half} steps (overflow)')
-    tenth = max(len(history) // 10, 1)
+    if len(history) < LEARN_STEPS:
+        return problems
+    tenth = len(history) // 10
     first, last = (np.mean([m['model_loss'] for m in part]) for part in (
         history[:tenth], history[-tenth:]))
     if not last < first:

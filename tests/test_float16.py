@@ -17,7 +17,10 @@ MODES = {'graph': ('vision_data', 'vision_agent'),
          'xla': ('proprio_data', 'proprio_xla_agent')}
 SETTLE_STEPS = 12
 COMPARE_SCALE = 128.0  # below where the debug world model overflows
-GRADIENT_TOLERANCE = 0.05  # of the largest float32 entry of each variable
+# Largest float16-float32 gradient difference, relative to the largest
+# float32 entry of the variable, per optimizer (measured at most 1.9%, on
+# the world model's LayerNorm scales in graph mode).
+TOLERANCES = {'model': 0.05, 'skills': 0.05, 'actor': 0.05, 'critic': 0.05}
 
 
 def optimizers(agent):
@@ -54,12 +57,14 @@ def half(request):
 def test_loss_scale_settles_and_losses_stay_finite(half):
     agent, _, _, history = half
     overflows = [m['model_grad_overflow'] for m in history]
-    assert overflows[0] == 1  # 1e4 overflows the first world model steps
     assert not any(overflows[-4:]), overflows
+    scales = [m['model_loss_scale'] for m in history]
+    assert all(Optimizer.MIN_SCALE < s <= Optimizer.MAX_SCALE for s in scales)
+    # Each skipped step halved the scale (vision overflows at 1e4 first).
+    assert scales[-1] == Optimizer.MAX_SCALE / 2 ** sum(overflows), scales
     for metrics in history:
         embodied.run.check_finite(metrics, 0)
         assert np.isfinite(metrics['model_loss'])
-    assert history[-1]['model_loss_scale'] < history[0]['model_loss_scale']
 
 
 def test_float16_latents_and_float32_variables(half):
@@ -107,7 +112,11 @@ def test_nan_loss_still_stops_the_run_with_the_metric_named(half):
     before = values(agent.wm)
     _, metrics = agent.train(broken)
     assert metrics['model_grad_overflow'] == 1
-    with pytest.raises(embodied.run.NonFiniteError, match='reward_loss'):
+    # Named: the reward loss, or a loss before it that the NaN reached (a
+    # proprio encoder reads the reward as an input).
+    with pytest.raises(
+            embodied.run.NonFiniteError,
+            match=r'^train/\w*loss\w* is not finite at step 7'):
         embodied.run.check_finite(metrics, 7)
     # The world model's step was skipped; its weights did not take the NaN.
     skip = scale_bookkeeping(agent)
@@ -151,6 +160,10 @@ def test_float16_matches_float32_at_identical_weights(
         print(f'\nfloat16 vs float32 ({mode}): model loss {loss16:.4f} vs '
               f'{loss32:.4f}; largest gradient differences (relative to '
               'the largest float32 entry of that variable):')
-        for error, name, shape, size in sorted(rows, reverse=True)[:5]:
-            print(f'  {error:.2e}  {name} {shape} (max |g| {size:.2e})')
-    assert max(rows)[0] <= GRADIENT_TOLERANCE, sorted(rows, reverse=True)[:3]
+        for group in TOLERANCES:
+            error, name, shape, size = max(
+                r for r in rows if r[1].startswith(group + '/'))
+            print(f'  {group}: {error:.2e}  {name} {shape} '
+                  f'(max |g| {size:.2e})')
+    for error, name, shape, _ in rows:
+        assert error <= TOLERANCES[name.split('/')[0]], (name, shape, error)

@@ -88,3 +88,17 @@ def test_gif_encoding_has_all_frames():
     frames = np.random.RandomState(0).randint(0, 255, (6, 16, 16, 3), np.uint8)
     gif = Image.open(io.BytesIO(embodied.logger.encode_gif(frames, 10)))
     assert gif.n_frames == 6 and gif.size == (16, 16)
+
+
+def test_logged_grad_norm_averages_the_applied_steps_only():
+    metrics = {
+        'model_grad_norm': [0.0, 800.0, 900.0, 0.0],
+        'model_grad_overflow': [1.0, 0.0, 0.0, 1.0],
+        'critic_grad_norm': [2.0, 4.0],  # float32: no overflow metric
+        'model_loss': [3.0, 5.0, 7.0, 9.0]}
+    means = embodied.run.mean_metrics(metrics)
+    assert means['model_grad_norm'] == 850.0
+    assert means['model_grad_overflow'] == 0.5
+    assert means['critic_grad_norm'] == 3.0 and means['model_loss'] == 6.0
+    only_skipped = {'a_grad_norm': [0.0], 'a_grad_overflow': [1.0]}
+    assert np.isnan(embodied.run.mean_metrics(only_skipped)['a_grad_norm'])

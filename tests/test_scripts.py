@@ -364,12 +364,12 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
     assert 'mrs/director' in table
 
 
-def test_gpu_check_runs_the_float16_xla_path_on_a_cpu(tmp_path):
+def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
     out = tmp_path / 'gpu_check.json'
     output = run_python(
         'scripts/gpu_check.py', '--cpu', '--size', 'debug', '--env',
-        'dmc_proprio', '--presets', 'director', '--train-steps', 12,
-        '--out', out, timeout=900)
+        'dmc_proprio', '--jit', 'graph', '--presets', 'director',
+        '--train-steps', 12, '--out', out, timeout=900)
     assert 'GL vendor:' in output and 'all checks passed' in output
     report = json.loads(out.read_text())
     assert report['setup']['precision'] == 16 and not report['failures']

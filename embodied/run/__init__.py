@@ -1,2 +1,2 @@
 from .eval_only import eval_only
-from .train import NonFiniteError, check_finite, train
+from .train import NonFiniteError, check_finite, mean_metrics, train

@@ -132,10 +132,24 @@ def check_finite(metrics, step):
                 'stopped and its last checkpoint was kept')
 
 
+def mean_metrics(metrics):
+    """Each metric's mean over the train calls since the last log. A
+    gradient norm `X_grad_norm` is averaged over the calls whose step was
+    applied (`X_grad_overflow` 0): a skipped float16 step reports 0."""
+    means = {}
+    for name, values in metrics.items():
+        skipped = metrics.get(name.replace('_grad_norm', '_grad_overflow'))
+        if name.endswith('_grad_norm') and skipped is not None:
+            applied = [v for v, s in zip(values, skipped) if not s]
+            values = applied or [np.nan]
+        means[name] = np.mean(values, dtype=np.float64)
+    return means
+
+
 def _log_training(logger, agent, batch, metrics, timer, counts):
     check_finite(metrics, logger.step)
-    for name, values in metrics.items():
-        logger.scalar('train/' + name, np.mean(values, dtype=np.float64))
+    for name, value in mean_metrics(metrics).items():
+        logger.scalar('train/' + name, value)
     metrics.clear()
     logger.add(agent.report(batch), prefix='report')
     logger.add(timer.stats(), prefix='timer')
