@@ -13,8 +13,7 @@ import embodied
 from conftest import build_agent
 from mrs_tf.optimizer import Optimizer
 
-MODES = {'graph': ('vision_data', 'vision_agent'),
-         'xla': ('proprio_data', 'proprio_xla_agent')}
+MODES = {'graph': ('vision_data',), 'xla': ('proprio_data',)}
 SETTLE_STEPS = 12
 COMPARE_SCALE = 128.0  # below where the debug world model overflows
 # Largest float16-float32 gradient difference, relative to the largest
@@ -138,9 +137,12 @@ def gradients(agent, batch):
 
 def test_float16_matches_float32_at_identical_weights(
         half, request, tmp_path, capsys):
-    """Against the session's float32 agent of the same data and mode."""
+    """Against a new float32 agent of the same data and mode. (The
+    session's shared XLA agent, after the other tests trained it, gave
+    actor and critic gradients 15% off here: not yet explained.)"""
     agent16, mode, batch, _ = half
-    full = request.getfixturevalue(MODES[mode][1])
+    obs_space, act_space, _, config = request.getfixturevalue(MODES[mode][0])
+    full = build_agent(obs_space, act_space, config.update({'tf.jit': mode}))
     full.train(batch)  # builds every variable
     for opt in optimizers(agent16):
         opt.loss_scale.assign(COMPARE_SCALE)
