@@ -13,7 +13,7 @@ import embodied
 from conftest import build_agent
 from mrs_tf.optimizer import Optimizer
 
-MODES = {'graph': ('vision_data',), 'xla': ('proprio_data',)}
+MODES = {'graph': 'vision_data', 'xla': 'proprio_data'}
 SETTLE_STEPS = 12
 COMPARE_SCALE = 128.0  # below where the debug world model overflows
 # Largest float16-float32 gradient difference, relative to the largest
@@ -44,7 +44,7 @@ def half(request):
     """A float16 agent whose loss scales have settled, its mode, the batch
     it trained on and its metrics; the float32 agent of that data and mode
     is request.param's second fixture."""
-    data, _ = MODES[request.param]
+    data = MODES[request.param]
     obs_space, act_space, replay, config = request.getfixturevalue(data)
     config = config.update({'tf.precision': '16', 'tf.jit': request.param})
     agent = build_agent(obs_space, act_space, config)
@@ -141,7 +141,7 @@ def test_float16_matches_float32_at_identical_weights(
     session's shared XLA agent, after the other tests trained it, gave
     actor and critic gradients 15% off here: not yet explained.)"""
     agent16, mode, batch, _ = half
-    obs_space, act_space, _, config = request.getfixturevalue(MODES[mode][0])
+    obs_space, act_space, _, config = request.getfixturevalue(MODES[mode])
     full = build_agent(obs_space, act_space, config.update({'tf.jit': mode}))
     full.train(batch)  # builds every variable
     for opt in optimizers(agent16):
