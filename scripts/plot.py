@@ -33,10 +33,8 @@ import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import embodied  # noqa: E402
+import embodied
+from mrs_tf import configs
 
 CHOICE_KEY = re.compile(r'^episode/mean_log_choice_(\d+)$')
 CURVE_KEY = re.compile(
@@ -180,8 +178,7 @@ def run_label(logdir, config, label_regex=None):
 def upstream_train_every():
     """The update interval of upstream Director, as its preset sets it."""
     return embodied.load_config(
-        ROOT / 'configs.yaml', ['--configs', 'director_upstream']
-    ).run.train_every
+        configs.PATH, ['--configs', 'director_upstream']).run.train_every
 
 
 def derive_preset(config):

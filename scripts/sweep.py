@@ -31,10 +31,9 @@ import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import embodied
 
-import embodied  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 DMC_TASKS = (
     'dmc_walker_walk', 'dmc_walker_run', 'dmc_quadruped_walk',

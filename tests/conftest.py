@@ -1,10 +1,8 @@
 import pathlib
-import sys
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def collect_replay(directory, task, config_argv, episodes=4):
@@ -12,9 +10,9 @@ def collect_replay(directory, task, config_argv, episodes=4):
     processes) in a Replay, with the spaces and the config to build an
     agent for them."""
     import embodied
-    import train
-    config = train.parse_config(config_argv + ['--task', task])
-    envs = train.make_envs(config, 2, seed=0)
+    from mrs_tf import configs, launch
+    config = configs.parse(config_argv + ['--task', task])
+    envs = launch.make_envs(config, 2, seed=0)
     try:
         driver = embodied.Driver(envs)
         replay = embodied.Replay(
@@ -29,10 +27,8 @@ def collect_replay(directory, task, config_argv, episodes=4):
 
 
 def build_agent(obs_space, act_space, config):
-    import embodied
-    from mrs_tf.agent import Agent, setup_tensorflow
-    setup_tensorflow(config)
-    return Agent(obs_space, act_space, embodied.Counter(), config)
+    from mrs_tf import launch
+    return launch.make_agent(config, obs_space, act_space, announce=False)
 
 
 @pytest.fixture(scope='session')

@@ -140,7 +140,7 @@ def test_cpu_small_after_an_agent_preset_sets_its_update_rate(agent):
 
 def test_eval_only_plays_on_the_evaluation_environments_seeds(
         tmp_path, monkeypatch):
-    import train
+    from mrs_tf import configs, launch
     seeds = []
 
     def record(task, amount, seed, **kwargs):
@@ -148,10 +148,10 @@ def test_eval_only_plays_on_the_evaluation_environments_seeds(
         raise InterruptedError  # No environments needed past this point.
 
     monkeypatch.setattr(embodied, 'make_envs', record)
-    config = train.parse_config(
+    config = configs.parse(
         ['--configs', 'debug', '--seed', '3', '--logdir', str(tmp_path)])
     for script in ('train', 'eval_only'):
         with pytest.raises(InterruptedError):
-            train.run(config.update({'run.script': script}))
-    assert seeds == [3, train.env_seed(config, evaluation=True)]
+            launch.run(config.update({'run.script': script}))
+    assert seeds == [3, launch.env_seed(config, evaluation=True)]
     assert seeds[1] != 3

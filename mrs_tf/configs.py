@@ -1,0 +1,64 @@
+"""Loading configs: the defaults and presets of configs.yaml, command-line
+flags, the rules of config_rules, and the config a run saved. Imports no
+TensorFlow."""
+
+import pathlib
+
+import embodied
+
+from . import config_rules
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PATH = ROOT / 'configs.yaml'
+AGENTS = ('mrs', 'random')
+SCRIPTS = ('train', 'eval_only')
+
+
+def defaults():
+    return embodied.load_config(PATH, [])
+
+
+def parse(argv):
+    """The config of train.py's command line (`--configs a b --key value`),
+    checked; without --logdir, one named after the task, presets and seed
+    under logdir/."""
+    config = embodied.load_config(PATH, argv)
+    if config.agent not in AGENTS:
+        raise embodied.ConfigError(
+            f"agent must be one of {', '.join(AGENTS)}, got {config.agent!r}")
+    if config.run.script not in SCRIPTS:
+        raise embodied.ConfigError(
+            f"run.script must be one of {', '.join(SCRIPTS)}, "
+            f"got {config.run.script!r}")
+    config_rules.check(config)
+    if not config.logdir:
+        names, _ = embodied.flags.parse_argv(argv)
+        tag = '-'.join([config.task] + names + [f'seed{config.seed}'])
+        config = config.update(logdir=str(ROOT / 'logdir' / tag))
+    return config
+
+
+def load_run(logdir):
+    """The config.yaml a run saved, over today's defaults: runs from older
+    code lack the keys added since and get their defaults (reported). How
+    TensorFlow executes (tf.*) is this machine's, not the run's: a run
+    trained on GPUs in float16 is analysed on a laptop's CPU."""
+    base = defaults()
+    saved = embodied.Config.load(pathlib.Path(logdir) / 'config.yaml')
+    missing = sorted(set(base.flat()) - set(saved.flat()))
+    if missing:
+        print(f"{logdir}: config.yaml predates {', '.join(missing)}; "
+              'using their defaults')
+    execution = {k: v for k, v in base.flat().items() if k.startswith('tf.')}
+    return base.update(saved, execution)
+
+
+def summary(config, keys):
+    """Lines listing `keys` and every key changed from the defaults."""
+    base = defaults().flat()
+    flat = config.flat()
+    changed = [k for k in flat if flat[k] != base.get(k)]
+    keys = list(keys) + [k for k in changed if k not in keys]
+    width = max(len(k) for k in keys)
+    return ['Config (core keys and those changed from the defaults):'] + [
+        f'  {key:<{width}}  {flat[key]}' for key in keys]

@@ -1,0 +1,123 @@
+"""A run's parts from its config: environments, the agent, the logger, and
+the run itself (train or eval_only). TensorFlow is imported only when an
+agent is built: environment processes are spawned from the main script,
+which imports this module, and must never load TensorFlow."""
+
+import pathlib
+import sys
+
+import embodied
+from embodied.envs import MissingDependencyError, UnknownTaskError
+
+EVAL_SEED_OFFSET = 10_000
+USER_ERRORS = (
+    embodied.ConfigError, embodied.IncompatibleCheckpoint, UnknownTaskError,
+    MissingDependencyError)
+
+
+def run(config):
+    # Environments first: a bad task name fails before anything is written.
+    # eval_only plays on the evaluation environments' seeds, so its episodes
+    # never repeat the start states of the episodes the agent trained on.
+    evaluating = config.run.script == 'eval_only'
+    envs = make_envs(
+        config, config.env.amount, seed=env_seed(config, evaluating))
+    cleanup = list(envs)
+    try:
+        logdir = pathlib.Path(config.logdir)
+        logdir.mkdir(parents=True, exist_ok=True)
+        if config.run.script == 'train':
+            config.save(logdir / 'config.yaml')
+        step = embodied.Counter()
+        agent = make_agent(config, envs[0].obs_space, envs[0].act_space, step)
+        logger = make_logger(config, logdir, step)
+        cleanup.append(logger)
+        checkpoint = embodied.Checkpoint(
+            logdir / 'checkpoint', keep=config.run.keep_checkpoints)
+        checkpoint.register('counter', step)
+        checkpoint.register('agent', agent)
+        driver = embodied.Driver(envs, max_restarts=config.env.restarts)
+        if config.run.script == 'eval_only':
+            embodied.run.eval_only(
+                agent, driver, logger, checkpoint, config,
+                path=config.from_checkpoint)
+            return
+        eval_envs = make_envs(
+            config, config.env.eval_amount, seed=env_seed(config, True))
+        cleanup += eval_envs
+        eval_driver = embodied.Driver(
+            eval_envs, max_restarts=config.env.restarts)
+        replay = embodied.Replay(
+            logdir / 'replay', config.replay.size, config.replay.chunk,
+            seed=config.seed)
+        embodied.run.train(
+            agent, driver, eval_driver, replay, logger, checkpoint, config)
+    finally:
+        for item in cleanup:
+            item.close()
+
+
+def env_seed(config, evaluation):
+    """Seed of the training or the evaluation environments of a run."""
+    return config.seed + EVAL_SEED_OFFSET if evaluation else config.seed
+
+
+def make_envs(config, amount, seed):
+    env = config.env
+    return embodied.make_envs(
+        config.task, amount, parallel=env.parallel, seed=seed,
+        repeat=env.repeat, size=tuple(env.size), camera=env.camera,
+        length=env.length, render=env.render)
+
+
+def env_spaces(config, seed=None):
+    """Observation and action spaces of the config's task, read from one
+    environment (in its own process unless env.parallel says otherwise)."""
+    [env] = make_envs(config, 1, seed=config.seed if seed is None else seed)
+    try:
+        return env.obs_space, env.act_space
+    finally:
+        env.close()
+
+
+def make_agent(config, obs_space=None, act_space=None, step=None,
+               announce=True):
+    """The config's agent (TensorFlow set up first for an MRS agent), for
+    the given spaces or, without them, the task's. `announce` prints the
+    device, precision and compilation it will run with."""
+    if obs_space is None or act_space is None:
+        obs_space, act_space = env_spaces(config)
+    if config.agent == 'random':
+        return embodied.RandomAgent(act_space, seed=config.seed)
+    from .agent import Agent, setup_tensorflow, use_xla
+    platform, precision = setup_tensorflow(config)
+    if announce:
+        print(f'TensorFlow on {platform}, float{precision}, '
+              f"{'XLA' if use_xla(config) else 'graph mode'}.")
+    return Agent(obs_space, act_space, embodied.Counter() if step is None else step, config)
+
+
+def make_logger(config, logdir, step):
+    outputs = [
+        embodied.TerminalOutput(
+            config.run.log_filter, config.run.steps * config.env.repeat),
+        embodied.JSONLOutput(logdir),
+        embodied.TensorBoardOutput(logdir),
+    ]
+    return embodied.Logger(step, outputs, multiplier=config.env.repeat)
+
+
+def command(main, argv=None):
+    """Runs a program's main(argv) and exits with its return code; a user
+    error (config, task, checkpoint) ends it with one `error:` line and
+    exit code 2, a diverged run with one such line and exit code 1."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = main(argv)
+    except USER_ERRORS as e:
+        print(f'error: {e}', file=sys.stderr)
+        code = 2
+    except embodied.run.NonFiniteError as e:
+        print(f'error: {e}', file=sys.stderr)
+        code = 1
+    sys.exit(code)
