@@ -1,6 +1,6 @@
 """Checks that a train step on several devices equals the single-device step:
 
-    python -m mrs_tf.check_distribute --configs dmc_proprio debug \\
+    python scripts/check_distribute.py --configs dmc_proprio debug \\
         --tf.devices 2
 
 Builds the agent once on one device and once under MirroredStrategy with
@@ -14,9 +14,11 @@ exceeds --atol. Takes the same presets and flags as train.py.
 import argparse
 import json
 import re
-import sys
 
 import numpy as np
+
+import embodied
+from mrs_tf import configs, launch
 
 
 def random_batch(obs_space, act_space, config, rng):
@@ -69,26 +71,20 @@ def compare(single, multi, batch, atol):
 
 
 def main(argv):
-    import embodied
-    import train
-    from .agent import Agent, setup_tensorflow
     parser = argparse.ArgumentParser()
     parser.add_argument('--atol', type=float, default=1e-5)
     args, argv = parser.parse_known_args(argv)
-    config = train.parse_config(argv).update(agent='mrs')
+    config = configs.parse(argv).update(agent='mrs')
     if config.tf.devices < 2:
         raise embodied.ConfigError('check_distribute needs --tf.devices >= 2')
-    env = train.make_envs(config, 1, seed=config.seed)[0]
-    obs_space, act_space = env.obs_space, env.act_space
-    env.close()
-    setup_tensorflow(config)
+    obs_space, act_space = launch.env_spaces(config)
     rng = np.random.default_rng(config.seed)
     first, second = (
         random_batch(obs_space, act_space, config, rng) for _ in range(2))
-    single = Agent(
-        obs_space, act_space, embodied.Counter(),
-        config.update({'tf.devices': 1}))
-    multi = Agent(obs_space, act_space, embodied.Counter(), config)
+    single, multi = (
+        launch.make_agent(config.update({'tf.devices': devices}),
+                          obs_space, act_space, announce=False)
+        for devices in (1, config.tf.devices))
     single.train(first)
     multi.train(first)
     assert [v.shape for v in single.variables] == [
@@ -101,4 +97,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))
+    launch.command(main)

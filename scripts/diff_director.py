@@ -1,6 +1,6 @@
 """Differential harness: runs our ports of Director's functions on inputs.
 
-    python -m mrs_tf.diff_director IN.npz OUT.npz
+    python scripts/diff_director.py IN.npz OUT.npz
 
 IN.npz holds the input arrays (`*_in_*`, `*_in`) documented in
 tests/data/director_functions.json (any sizes of that layout). OUT.npz gets

@@ -20,7 +20,7 @@ from mrs_tf import replicas
 @pytest.fixture(scope='module')
 def distributed_check():
     result = subprocess.run(
-        [sys.executable, '-m', 'mrs_tf.check_distribute', '--configs',
+        [sys.executable, ROOT / 'scripts' / 'check_distribute.py', '--configs',
          'dmc_proprio', 'debug', '--tf.devices', '2', '--env.render',
          'False', '--env.parallel', 'none', '--atol', '1e-5'],
         cwd=ROOT, capture_output=True, text=True, timeout=900)

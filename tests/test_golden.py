@@ -2,7 +2,7 @@
 
 tests/data/director_functions.npz holds inputs and the outputs upstream
 Director produced for them; director_functions.json describes each array.
-The harness `python -m mrs_tf.diff_director IN OUT` recomputes the outputs
+The harness `python scripts/diff_director.py IN OUT` recomputes the outputs
 with mrs_tf; the remaining tests check other sizes against independent numpy
 references and the compiled (XLA) versions against eager execution.
 """
@@ -44,7 +44,8 @@ def run_harness(inputs, tmp_path):
     in_path, out_path = tmp_path / 'in.npz', tmp_path / 'out.npz'
     np.savez(in_path, **inputs)
     subprocess.run(
-        [sys.executable, '-m', 'mrs_tf.diff_director', in_path, out_path],
+        [sys.executable, ROOT / 'scripts' / 'diff_director.py', in_path,
+         out_path],
         cwd=ROOT, check=True, capture_output=True)
     with np.load(out_path) as data:
         return {key: data[key] for key in data.files}
