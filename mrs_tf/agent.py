@@ -4,8 +4,13 @@ policy, train and report run as tf.functions, XLA-compiled when tf.jit
 says so (see use_xla). With tf.devices > 1 the train step runs under
 MirroredStrategy, each device on a slice of the batch (see replicas.py),
 in graph mode: XLA cannot compile a step that reads mirrored variables on
-several devices. Inputs and outputs are numpy; nothing else of TensorFlow
-leaks out.
+several devices. They take and return numpy.
+
+For analysis and tools: build() creates every variable, traces() counts
+the functions' traces, train_ir() shows the compiled train step, observe()
+gives the world model's posterior states of a batch and goal_images() the
+decoded candidate goals; scope() applies the agent's precision and strategy
+to direct calls of its modules.
 """
 
 import contextlib
@@ -41,7 +46,7 @@ class Agent(tf.Module):
         self.step = step
         self.precision = resolve_precision(config)
         self.strategy = make_strategy(config.tf.devices)
-        with self._scope():
+        with self.scope():
             self.wm = WorldModel(self.obs_space, config)
             self.hierarchy = Hierarchy(self.wm, self.act_space, config)
             self.train_steps = replicas.variable(
@@ -62,7 +67,7 @@ class Agent(tf.Module):
         return self.strategy.num_replicas_in_sync > 1
 
     @contextlib.contextmanager
-    def _scope(self):
+    def scope(self):
         """The strategy and this agent's precision, for building and for
         every call (functions trace on their first call)."""
         with self.strategy.scope(), precision(self.precision):
@@ -72,7 +77,7 @@ class Agent(tf.Module):
         obs = {k: v for k, v in obs.items() if k in self.obs_space}
         if state is None:
             state = self._initial_policy_state(len(obs['is_first']))
-        with self._scope():
+        with self.scope():
             outs, state = self._policy_fns[mode](obs, state)
         return {k: v.numpy() for k, v in outs.items()}, state
 
@@ -81,14 +86,60 @@ class Agent(tf.Module):
         if self._distributed:
             data = self.strategy.experimental_distribute_values_from_function(
                 lambda context: self._replica_slice(data, context))
-        with self._scope():
+        with self.scope():
             metrics = self._train_fn(data)
         return state, {k: v.numpy() for k, v in metrics.items()}
 
     def report(self, data):
-        with self._scope():
+        with self.scope():
             report = self._report_fn(self._inputs(data))
         return {k: v.numpy() for k, v in report.items()}
+
+    def build(self):
+        """Creates every variable by one eager train step on a batch of
+        zeros long enough for the longest skill (the weights take that
+        step)."""
+        steps = max(self.hierarchy.skills.lengths, default=1) + 1
+        data = {
+            k: np.zeros((1, steps) + v.shape, v.dtype)
+            for k, v in self.obs_space.items()}
+        data['action'] = np.zeros(
+            (1, steps) + self.act_space.shape, np.float32)
+        with self.scope():
+            self._train(self._inputs(data))
+
+    def traces(self):
+        """How often each compiled function has traced: a count that grows
+        after the first calls means retracing (a shape or dtype changed)."""
+        functions = {f'policy_{m}': f for m, f in self._policy_fns.items()}
+        functions.update(train=self._train_fn, report=self._report_fn)
+        return {
+            name: function.experimental_get_tracing_count()
+            for name, function in functions.items()}
+
+    def train_ir(self, data, stage='hlo'):
+        """The compiler's IR of the train step for this batch (XLA only)."""
+        with self.scope():
+            return self._train_fn.experimental_get_compiler_ir(
+                self._inputs(data))(stage=stage)
+
+    def observe(self, data):
+        """The world model's posterior states {deter, stoch, logit}
+        [B, T, ...] (tensors) after sequences of observations and actions
+        [B, T, ...]."""
+        with self.scope():
+            return self._posterior(self.preprocess(self._inputs(data)))
+
+    def goal_images(self, latent):
+        """For model states [B, ...]: the candidate goal of every
+        resolution decoded to images {key: [B, N, H, W, C]} and the
+        resolution the choice head picks [B] (paper Sec. 3.3), as numpy."""
+        latent = {k: tf.convert_to_tensor(v) for k, v in latent.items()}
+        with self.scope():
+            images, choice = self.hierarchy.candidate_goal_images(latent)
+        return (
+            {k: v.numpy() for k, v in images.items()},
+            choice.numpy().argmax(-1))
 
     def dataset(self, generator):
         """Batches from `generator()` as tensors, prepared ahead of time on a
@@ -117,7 +168,7 @@ class Agent(tf.Module):
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)  # Raises on truncated or corrupt data.
-        with self._scope():
+        with self.scope():
             self._checkpoint.read(prefix).expect_partial()
 
     def _spec(self):
@@ -215,12 +266,15 @@ class Agent(tf.Module):
         data = self.preprocess(data)
         report = self.wm.report(data)
         if self.wm.heads['decoder'].cnn_shapes:
-            data = {k: v[:2] for k, v in data.items()}
-            post, _ = self.wm.rssm.observe(
-                self.wm.encoder(data), data['action'], data['is_first'])
+            post = self._posterior({k: v[:2] for k, v in data.items()})
             for key, video in self.hierarchy.goal_video(post).items():
                 report[f'goals_{key}'] = video
         return report
+
+    def _posterior(self, data):
+        post, _ = self.wm.rssm.observe(
+            self.wm.encoder(data), data['action'], data['is_first'])
+        return post
 
     def preprocess(self, obs):
         out = {}
@@ -235,10 +289,8 @@ class Agent(tf.Module):
 
 def use_xla(config):
     """tf.jit: 'xla' or 'graph'; 'auto' is XLA where there is a GPU and
-    graph mode on CPUs, where TensorFlow's own kernels are faster (director,
-    dmc_vision, full size, 2 cores: 10.1 s per train step in graph mode,
-    19.9 s with XLA; upstream Director saw the same). train.py checks the
-    value."""
+    graph mode on CPUs, where TensorFlow's own kernels are faster (measured
+    in README.md). config_rules checks the value."""
     if config.tf.jit == 'auto':
         return bool(tf.config.list_logical_devices('GPU'))
     return config.tf.jit == 'xla'

@@ -62,14 +62,31 @@ class Hierarchy(Module):
         return dist, carry
 
     def _propose(self, latent, override='learned'):
-        meta = self.manager.actor
-        skills, choice = meta.sample(nets.sg(latent))
-        # Exactly one-hot: the straight-through sample is off by rounding.
-        choice = override_choice(tf.round(choice), override)
-        context = tf.cast(latent['deter'], tf.float32)
-        goals = self.skills.decode_all(skills, context)
+        skills, choice, goals = self.candidate_goals(latent)
+        choice = override_choice(choice, override)
         goal = tf.reduce_sum(choice[:, :, None] * goals, 1)
-        return nets.sg({'skill': meta.pack(skills, choice), 'goal': goal})
+        return nets.sg({
+            'skill': self.manager.actor.pack(skills, choice), 'goal': goal})
+
+    def candidate_goals(self, latent):
+        """Paper Sec. 3.3: a skill z_i from every head, decoded to the
+        candidate goals g_i = dec_i(z_i, s_t) [B, N, D], and the choice
+        head's one-hot sample c [B, N]."""
+        skills, choice = self.manager.actor.sample(nets.sg(latent))
+        goals = self.skills.decode_all(
+            skills, tf.cast(latent['deter'], tf.float32))
+        # Exactly one-hot: the straight-through sample is off by rounding.
+        return skills, tf.round(choice), goals
+
+    def candidate_goal_images(self, latent):
+        """The candidate goals decoded to images {key: [B, N, H, W, C]},
+        and the choice [B, N]."""
+        _, choice, goals = self.candidate_goals(latent)
+        frames = [
+            self.wm.decode_deter_images(goals[:, i])
+            for i in range(goals.shape[1])]
+        images = {k: tf.stack([f[k] for f in frames], 1) for k in frames[0]}
+        return images, choice
 
     def train(self, start, feat):
         """Skill modules on replay states `feat` [B, T, D], then worker and
@@ -88,11 +105,15 @@ class Hierarchy(Module):
         metrics.update(self._choice_metrics(traj['skill'][0], 'imag_choice'))
         return traj, metrics
 
-    def imagine(self, start):
-        def policy(state, carry, t):
+    def imagine(self, start, policy=None):
+        """The trajectory [H + 1, N, ...] imagined from the start states
+        [N, ...] by the hierarchy's policy, or by `policy(state, carry, t)
+        -> (action, carry)`, with its three reward streams."""
+        def hierarchy_policy(state, carry, t):
             update = None if t is None else t % self.duration == 0
             dist, carry = self.policy(state, carry, update)
             return dist.sample(), carry
+        policy = policy or hierarchy_policy
         initial = self.initial(tf.shape(start['deter'])[0])
         traj = self.wm.imagine(
             policy, start, self.config.imag_horizon, initial)
@@ -128,23 +149,17 @@ class Hierarchy(Module):
         batch, time = post['deter'].shape[:2]
         flat = {k: tf.reshape(v, [batch * time] + v.shape[2:].as_list())
                 for k, v in post.items()}
-        skills, _ = self.manager.actor.sample(flat)
-        goals = self.skills.decode_all(
-            skills, tf.cast(flat['deter'], tf.float32))
-        frames = [self.wm.decode_images(flat)]
-        for i in range(goals.shape[1]):
-            deter = goals[:, i]
-            stoch = self.wm.rssm.get_stoch(deter)
-            frames.append(
-                self.wm.decode_images({'deter': deter, 'stoch': stoch}))
+        goals, _ = self.candidate_goal_images(flat)
         videos = {}
-        for key in frames[0]:
-            row = tf.concat([f[key] for f in frames], 2)
-            row = tf.reshape(row, [batch, time] + row.shape[1:].as_list())
+        for key, frame in self.wm.decode_images(flat).items():
+            row = tf.concat([frame[:, None], goals[key]], 1)
+            _, columns, height, width, channels = row.shape
+            row = tf.transpose(row, [0, 2, 1, 3, 4])
+            row = tf.reshape(
+                row, [batch, time, height, columns * width, channels])
             row = tf.transpose(row, [1, 0, 2, 3, 4])
-            shape = row.shape
             videos[key] = tf.reshape(
-                row, [time, batch * shape[2], shape[3], shape[4]])
+                row, [time, batch * height, columns * width, channels])
         return videos
 
 

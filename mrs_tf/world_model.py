@@ -7,6 +7,7 @@ from . import nets
 from .autoadapt import AutoAdapt
 from .module import Module
 from .optimizer import Optimizer
+from .rssm import RSSM
 
 
 class WorldModel(Module):
@@ -16,7 +17,7 @@ class WorldModel(Module):
             k: tuple(v.shape) for k, v in obs_space.items()
             if not k.startswith('log_')}
         self.config = config
-        self.rssm = nets.RSSM(**config.rssm)
+        self.rssm = RSSM(**config.rssm)
         self.encoder = nets.MultiEncoder(shapes, **config.encoder)
         self.heads = {
             'decoder': nets.MultiDecoder(shapes, **config.decoder),
@@ -104,6 +105,12 @@ class WorldModel(Module):
         decoder = self.heads['decoder']
         out = decoder(state)
         return {k: out[k].mode() for k in decoder.cnn_shapes}
+
+    def decode_deter_images(self, deter):
+        """Images of deterministic states alone (goals are deter vectors),
+        with the prior's most likely stochastic state."""
+        return self.decode_images(
+            {'deter': deter, 'stoch': self.rssm.get_stoch(deter)})
 
     def report(self, data, context=5, count=6):
         """Reconstructions for `context` steps, then open-loop predictions

@@ -29,15 +29,11 @@ spawned from this file and must never load it.
 import argparse
 import json
 import pathlib
-import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import embodied  # noqa: E402
-import train  # noqa: E402
+import embodied
+from mrs_tf import configs, launch
 
 IMAGE_KEY = 'image'
 
@@ -45,12 +41,12 @@ IMAGE_KEY = 'image'
 def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    config = train.load_run_config(args.logdir)
+    config = configs.load_run(args.logdir)
     # The run's config.yaml may come from an eval_only run with another
     # choice policy; the analysis is of the learned choice head.
     config = config.update(
         {'eval_choice': 'learned', 'env.parallel': 'process'})
-    envs = train.make_envs(
+    envs = launch.make_envs(
         config.update({'env.render': config.env.render or args.render}),
         min(args.episodes, config.env.amount), seed=args.seed)
     try:
@@ -97,9 +93,7 @@ def parse_args(argv):
 
 
 def load_agent(config, obs_space, act_space, args):
-    from mrs_tf.agent import Agent, setup_tensorflow
-    setup_tensorflow(config)
-    agent = Agent(obs_space, act_space, embodied.Counter(), config)
+    agent = launch.make_agent(config, obs_space, act_space, announce=False)
     checkpoint = embodied.Checkpoint(args.logdir / 'checkpoint')
     checkpoint.register('agent', agent)
     loaded = checkpoint.load(args.checkpoint)
@@ -259,40 +253,19 @@ def decode_goals(agent, starts):
     """For (episode, t) pairs: the observed frames [R, H, W, C], the
     decoded candidate goals [R, N, H, W, C] (uint8) from the posterior
     state at t, and the resolution the choice head picks there [R]."""
-    import tensorflow as tf
     latents = [posterior_at(agent, episode, t) for episode, t in starts]
-    latent = {k: tf.concat([l[k] for l in latents], 0) for k in latents[0]}
-    skills, choice = agent.hierarchy.manager.actor.sample(latent)
-    goals = agent.hierarchy.skills.decode_all(
-        skills, tf.cast(latent['deter'], tf.float32))
-    images = []
-    for index in range(goals.shape[1]):
-        deter = goals[:, index]
-        stoch = agent.wm.rssm.get_stoch(deter)
-        decoded = agent.wm.decode_images({'deter': deter, 'stoch': stoch})
-        images.append(_to_uint8(decoded[IMAGE_KEY]))
+    latent = {
+        k: np.concatenate([l[k] for l in latents], 0) for k in latents[0]}
+    images, chosen = agent.goal_images(latent)
     frames = np.stack([episode[IMAGE_KEY][t] for episode, t in starts])
-    return frames, np.stack(images, 1), choice.numpy().argmax(-1)
+    return frames, _to_uint8(images[IMAGE_KEY]), chosen
 
 
 def posterior_at(agent, episode, t):
     """The world model's posterior state [1, ...] after observing the
     episode up to and including step t."""
-    post = observe(agent, {k: v[None, :t + 1] for k, v in episode.items()})
+    post = agent.observe({k: v[None, :t + 1] for k, v in episode.items()})
     return {k: v[:, -1] for k, v in post.items()}
-
-
-def observe(agent, sequences):
-    """The world model's posterior states [B, T, ...] for sequences of
-    observations and actions [B, T, ...] (numpy)."""
-    import tensorflow as tf
-    data = {
-        k: tf.convert_to_tensor(v) for k, v in sequences.items()
-        if k in agent.obs_space or k == 'action'}
-    data = agent.preprocess(data)
-    post, _ = agent.wm.rssm.observe(
-        agent.wm.encoder(data), data['action'], data['is_first'])
-    return post
 
 
 def plot_states(steps, resolutions, args, rng):

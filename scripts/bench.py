@@ -27,7 +27,6 @@ spawned from this file and must never load it.
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import pathlib
@@ -39,11 +38,8 @@ import time
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import embodied  # noqa: E402
-import train  # noqa: E402
+import embodied
+from mrs_tf import configs, launch
 
 SIZE_PRESETS = {
     'debug': ['debug'], 'cpu_small': ['cpu_small'], 'default': []}
@@ -148,7 +144,7 @@ def build_config(args, size, preset):
     argv = ['--configs', *names, '--tf.jit', args.jit]
     if args.task:
         argv += ['--task', args.task]
-    return train.parse_config(argv)
+    return configs.parse(argv)
 
 
 def setup_tensorflow(config):
@@ -171,9 +167,7 @@ def prepare_data(config):
     """Observation and action spaces of one real environment, and a replay
     batch of random-policy episodes from two more."""
     log(f'spawning one {config.task} environment for the spaces')
-    env = train.make_envs(config, 1, seed=config.seed)[0]
-    obs_space, act_space = env.obs_space, env.act_space
-    env.close()
+    obs_space, act_space = launch.env_spaces(config)
     return obs_space, act_space, sample_batch(config)
 
 
@@ -182,7 +176,7 @@ def sample_batch(config):
     cap = max(chunk + 1, MIN_COLLECT_LENGTH)
     length = min(config.env.length, cap) if config.env.length else cap
     log(f'collecting random episodes of {length} steps from 2 environments')
-    envs = train.make_envs(
+    envs = launch.make_envs(
         config.update({'env.length': length}), 2, seed=config.seed)
     try:
         with tempfile.TemporaryDirectory() as directory:
@@ -208,8 +202,8 @@ def prefilled_replay(config, envs, directory):
 
 
 def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
-    from mrs_tf.agent import Agent, use_xla
-    agent = Agent(obs_space, act_space, embodied.Counter(), config)
+    from mrs_tf.agent import use_xla
+    agent = launch.make_agent(config, obs_space, act_space, announce=False)
     batch_size, chunk = batch['is_first'].shape
     mode = 'xla' if use_xla(config) else 'graph'
     log(f'compiling train (batch {batch_size} x {chunk} steps, '
@@ -221,7 +215,8 @@ def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
     result.update(time_train(agent, batch, steps))
     log(f"train median {result['train_median_s']:.3f}s; timing policy")
     result.update(time_policy(agent, batch))
-    result['parameters'] = count_parameters(agent)
+    from mrs_tf import parameter_counts
+    result['parameters'] = parameter_counts.count(agent)
     if loop_trains:
         result.update(time_loop(agent, config, loop_trains))
     return result
@@ -231,14 +226,13 @@ def time_train(agent, batch, steps):
     """The first train call (tracing, XLA and variable creation included),
     then `steps` calls on the same batch. Traces of the first call are
     counted apart from retraces during the timed calls."""
-    fn = agent._train_fn
     compile_s = timed(agent.train, batch)
-    traces = fn.experimental_get_tracing_count()
+    traces = agent.traces()['train']
     log(f'train compiled in {compile_s:.1f}s; timing {steps} train calls')
     durations = [timed(agent.train, batch) for _ in range(steps)]
     return {
         'compile_s': compile_s, 'train_traces': traces,
-        'train_retraces': fn.experimental_get_tracing_count() - traces,
+        'train_retraces': agent.traces()['train'] - traces,
         'train_median_s': statistics.median(durations),
         'train_min_s': min(durations), 'train_s': durations}
 
@@ -246,13 +240,12 @@ def time_train(agent, batch, steps):
 def time_policy(agent, batch):
     """The first policy call on the first step of the batch for POLICY_ENVS
     environments, then POLICY_CALLS calls that continue those episodes."""
-    fn = agent._policy_fns['train']
     rows = [i % len(batch['is_first']) for i in range(POLICY_ENVS)]
     obs = {k: v[rows, 0] for k, v in batch.items() if k != 'action'}
     start = time.perf_counter()
     _, state = agent.policy(obs)
     compile_s = time.perf_counter() - start
-    traces = fn.experimental_get_tracing_count()
+    traces = agent.traces()['policy_train']
     obs['is_first'] = np.zeros_like(obs['is_first'])
     durations = []
     for _ in range(POLICY_CALLS):
@@ -261,7 +254,7 @@ def time_policy(agent, batch):
         durations.append(time.perf_counter() - start)
     return {
         'policy_compile_s': compile_s, 'policy_traces': traces,
-        'policy_retraces': fn.experimental_get_tracing_count() - traces,
+        'policy_retraces': agent.traces()['policy_train'] - traces,
         'policy_median_s': statistics.median(durations),
         'policy_s': durations}
 
@@ -272,7 +265,7 @@ def time_loop(agent, config, trains):
     amount, every = config.env.amount, config.run.train_every
     log(f'whole loop: {amount} environments, a train call every {every} '
         f'steps, {trains} train calls')
-    envs = train.make_envs(config, amount, seed=config.seed + 1)
+    envs = launch.make_envs(config, amount, seed=config.seed + 1)
     try:
         with tempfile.TemporaryDirectory() as directory:
             replay, driver = prefilled_replay(config, envs, directory)
@@ -318,15 +311,6 @@ def timed(fn, *args):
     return time.perf_counter() - start
 
 
-def count_parameters(agent):
-    """Per-module counts from mrs_tf.inspect, or None if it is missing."""
-    if importlib.util.find_spec('mrs_tf.inspect') is None:
-        log('mrs_tf/inspect.py not found: skipping parameter counts')
-        return None
-    from mrs_tf.inspect import count_parameters
-    return count_parameters(agent)
-
-
 def compute_ratios(results):
     """mrs/director of the median train step and of the total parameters,
     for every size that has both presets."""
@@ -339,9 +323,8 @@ def compute_ratios(results):
             continue
         ratios[size] = {
             'train_median': mrs['train_median_s'] / director['train_median_s']}
-        if mrs['parameters'] and director['parameters']:
-            ratios[size]['parameters_total'] = (
-                mrs['parameters']['total'] / director['parameters']['total'])
+        ratios[size]['parameters_total'] = (
+            mrs['parameters']['total'] / director['parameters']['total'])
     return ratios
 
 
@@ -353,7 +336,7 @@ def print_table(results):
     print(header)
     print('-' * len(header))
     for r in results:
-        params = r['parameters']['total'] if r['parameters'] else 'n/a'
+        params = r['parameters']['total']
         retraces = f"{r['train_retraces']}/{r['policy_retraces']}"
         loop = (f"{r['loop_steps_per_s']:>12.2f} {r['data_wait_frac']:>9.3f}"
                 if 'loop_s' in r else f"{'n/a':>12} {'n/a':>9}")
@@ -362,16 +345,13 @@ def print_table(results):
             f"{r['compile_s']:>10.1f} {r['train_median_s']:>12.3f} "
             f"{r['train_min_s']:>12.3f} {1000 * r['policy_median_s']:>14.2f} "
             f"{retraces:>12} {loop}")
-    if any(r['parameters'] is None for r in results):
-        print('params n/a: mrs_tf/inspect.py was missing.')
 
 
 def print_ratios(ratios):
     for size, ratio in ratios.items():
         text = (f'{size}: mrs/director train-step median '
                 f"{ratio['train_median']:.2f}x")
-        if 'parameters_total' in ratio:
-            text += f", total parameters {ratio['parameters_total']:.2f}x"
+        text += f", total parameters {ratio['parameters_total']:.2f}x"
         print(text)
 
 

@@ -34,17 +34,12 @@ inside functions.
 import argparse
 import json
 import pathlib
-import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'scripts'))
-
-import analyze  # noqa: E402
-import embodied  # noqa: E402
-import train  # noqa: E402
+import analyze
+import embodied
+from mrs_tf import configs, launch
 
 STARTS_PER_CHUNK = 16  # Fewer starts per replay chunk: less correlated.
 STAT_KEYS = (
@@ -54,13 +49,15 @@ STAT_KEYS = (
 
 def main(argv=None):
     args = parse_args(argv)
-    config = train.load_run_config(args.logdir)
+    config = configs.load_run(args.logdir)
     agent, checkpoint = load_agent(config, args)
     import tensorflow as tf
     tf.random.set_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    starts = start_states(agent, args.logdir / 'replay', args.starts, rng)
-    rows = probe(agent, starts, args.samples)
+    with agent.scope():
+        starts = start_states(
+            agent, args.logdir / 'replay', args.starts, rng)
+        rows = probe(agent, starts, args.samples)
     print(f'{checkpoint}: {args.starts} start states x {args.samples} z')
     print(format_table(rows))
     if args.out:
@@ -93,11 +90,7 @@ def load_agent(config, args):
     """The run's agent with the checkpoint's weights; one environment (in
     its own process) supplies the spaces."""
     config = config.update({'env.parallel': 'process'})
-    [env] = train.make_envs(config, 1, seed=args.seed)
-    try:
-        obs_space, act_space = env.obs_space, env.act_space
-    finally:
-        env.close()
+    obs_space, act_space = launch.env_spaces(config, seed=args.seed)
     return analyze.load_agent(config, obs_space, act_space, args)
 
 
@@ -111,7 +104,7 @@ def start_states(agent, directory, count, rng):
     if not replay.load():
         raise SystemExit(f'no replay episodes in {directory}')
     chunks = -(-count // STARTS_PER_CHUNK)
-    post = analyze.observe(agent, replay.sample(chunks))
+    post = agent.observe(replay.sample(chunks))
     flat = {k: tf.reshape(v, [-1] + v.shape[2:].as_list())
             for k, v in post.items()}
     total = int(flat['deter'].shape[0])
@@ -123,7 +116,7 @@ def probe(agent, starts, samples):
     """One row of statistics (see the module docstring) per skill head."""
     import tensorflow as tf
     from mrs_tf import nets
-    from mrs_tf.worker import normalized_entropy
+    from mrs_tf.distributions import normalized_entropy
     hierarchy = agent.hierarchy
     heads, choice = hierarchy.manager.actor(nets.sg(starts))
     choice_probs = (
@@ -186,11 +179,7 @@ def shared_z_policy(hierarchy, index, samples):
 
 def imagine(agent, start, policy):
     import tensorflow as tf
-    batch = int(start['deter'].shape[0])
-    traj = agent.wm.imagine(
-        policy, start, agent.config.imag_horizon,
-        agent.hierarchy.initial(batch))
-    traj['reward_extr'] = agent.wm.heads['reward'](traj).mean()[1:]
+    traj = agent.hierarchy.imagine(start, policy)
     traj['deter'] = tf.cast(traj['deter'], tf.float32)
     return traj
 

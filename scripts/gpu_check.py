@@ -30,12 +30,11 @@ import numpy as np
 
 import bench
 import embodied
-import train
+from mrs_tf import configs, launch
 from embodied.envs.check import gl_info, run_in_subprocess
 
 AGENT_PRESETS = {'director': ['director'], 'mrs': []}
 SIZE_PRESETS = {'default': [], 'debug': ['debug']}
-POLICY_CALLS = 50
 SKIP_LIMIT = 0.01  # share of skipped steps allowed in the second half:
 # the scale doubles after 1000 finite steps and may overflow once then
 LEARN_STEPS = 200  # from here on the model loss must fall (noise below)
@@ -47,16 +46,16 @@ def main(argv=None):
     failures = []
     check_rendering(failures)
     try:
-        configs = {p: make_config(args, p) for p in args.presets}
-        setup = start_tensorflow(next(iter(configs.values())))
-    except train.USER_ERRORS as e:
+        presets = {p: make_config(args, p) for p in args.presets}
+        setup = start_tensorflow(next(iter(presets.values())))
+    except launch.USER_ERRORS as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     results = {}
     with tempfile.TemporaryDirectory() as directory:
-        config = next(iter(configs.values()))
+        config = next(iter(presets.values()))
         obs_space, act_space, replay = collect(config, directory)
-        for preset, config in configs.items():
+        for preset, config in presets.items():
             results[preset] = check_agent(
                 preset, config, obs_space, act_space, replay,
                 args.train_steps, failures)
@@ -117,7 +116,7 @@ def check_rendering(failures):
 
 def make_config(args, preset):
     names = [args.env] + SIZE_PRESETS[args.size] + AGENT_PRESETS[preset]
-    return train.parse_config([
+    return configs.parse([
         '--configs', *names, '--task', args.task,
         '--tf.platform', 'cpu' if args.cpu else 'gpu',
         '--tf.precision', '16', '--tf.jit', args.jit])
@@ -141,7 +140,7 @@ def start_tensorflow(config):
 def collect(config, directory):
     """The spaces and a replay of random-policy episodes (two envs)."""
     log(f'collecting random-policy episodes of {config.task}')
-    envs = train.make_envs(config, 2, seed=config.seed)
+    envs = launch.make_envs(config, 2, seed=config.seed)
     try:
         replay, _ = bench.prefilled_replay(config, envs, directory)
         return envs[0].obs_space, envs[0].act_space, replay
@@ -153,11 +152,10 @@ def collect(config, directory):
 def check_agent(preset, config, obs_space, act_space, replay, steps,
                 failures):
     import tensorflow as tf
-    from mrs_tf.agent import Agent
     gpu = bool(tf.config.list_logical_devices('GPU'))
     if gpu:
         tf.config.experimental.reset_memory_stats('GPU:0')
-    agent = Agent(obs_space, act_space, embodied.Counter(), config)
+    agent = launch.make_agent(config, obs_space, act_space, announce=False)
     log(f'{preset}: compiling the train step')
     history, durations = [], []
     for step in range(steps):
@@ -173,31 +171,13 @@ def check_agent(preset, config, obs_space, act_space, replay, steps,
     result = {
         'compile_s': durations[0],
         'train_median_s': statistics.median(durations[1:]),
-        **time_policy(agent, replay, config.env.amount),
+        **bench.time_policy(agent, replay.sample(bench.POLICY_ENVS)),
         'peak_memory_gb': (tf.config.experimental.get_memory_info(
             'GPU:0')['peak'] / 2 ** 30 if gpu else None),
         **loss_scale_report(history)}
     failures += [f'{preset}: {p}' for p in judge(history, result)]
     print_loss_scales(preset, result)
     return result
-
-
-def time_policy(agent, replay, envs):
-    """The first policy call for `envs` environments, then POLICY_CALLS
-    calls that continue those episodes."""
-    batch = replay.sample(envs)
-    obs = {k: v[:, 0] for k, v in batch.items() if k != 'action'}
-    start = time.perf_counter()
-    _, state = agent.policy(obs)
-    compile_s = time.perf_counter() - start
-    obs['is_first'] = np.zeros_like(obs['is_first'])
-    durations = []
-    for _ in range(POLICY_CALLS):
-        start = time.perf_counter()
-        _, state = agent.policy(obs, state)
-        durations.append(time.perf_counter() - start)
-    return {'policy_compile_s': compile_s,
-            'policy_median_s': statistics.median(durations)}
 
 
 def loss_scale_report(history):

@@ -48,9 +48,7 @@ def test_train_and_policy_step_proprio_with_xla(
     metrics = check_train_and_policy(proprio_xla_agent, replay, config)
     assert 'position_loss_mean' in metrics and 'image_loss_mean' not in metrics
     # Only XLA-compiled functions have an HLO module to show.
-    inputs = proprio_xla_agent._inputs(replay.sample(config.batch_size))
-    hlo = proprio_xla_agent._train_fn.experimental_get_compiler_ir(inputs)(
-        stage='hlo')
+    hlo = proprio_xla_agent.train_ir(replay.sample(config.batch_size))
     assert 'HloModule' in hlo
 
 
@@ -87,9 +85,10 @@ def test_world_model_learns_on_a_fixed_batch(vision_agent, vision_data):
 
 
 @functools.lru_cache(maxsize=None)
-def inspect(*presets):
+def count_parameters(*presets):
     result = subprocess.run(
-        [sys.executable, '-m', 'mrs_tf.inspect', '--configs', *presets],
+        [sys.executable, ROOT / 'scripts' / 'count_parameters.py', '--configs',
+         *presets],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout[result.stdout.index('{'):])
@@ -98,7 +97,7 @@ def inspect(*presets):
 @pytest.mark.parametrize('env', ['dmc_vision', 'dmc_proprio'])
 def test_director_parameter_counts_equal_upstream(env):
     golden = json.loads((ROOT / 'tests/data/param_counts.json').read_text())
-    counts = inspect(env, 'director_upstream')
+    counts = count_parameters(env, 'director_upstream')
     for key, value in golden[env].items():
         if key.startswith(('wm/', 'hier/')):
             assert counts[key] == value, key
@@ -107,7 +106,8 @@ def test_director_parameter_counts_equal_upstream(env):
 
 def test_mrs_parameter_overhead_over_director_is_small():
     mrs, director = (
-        inspect('dmc_vision', 'mrs'), inspect('dmc_vision', 'director'))
+        count_parameters('dmc_vision', 'mrs'),
+        count_parameters('dmc_vision', 'director'))
     assert mrs['total'] > director['total']
     assert mrs['total'] <= 1.10 * director['total']
     # Only the skill modules and the manager's actor grow.
@@ -124,16 +124,15 @@ def test_train_traces_once_and_scanned_imagination_switches_every_k(
     agent.train(replay.sample(config.batch_size))
     # The first call traces twice: once creating the variables, once using
     # them.
-    traces = agent._train_fn.experimental_get_tracing_count()
+    traces = agent.traces()['train']
     for _ in range(3):
         agent.train(replay.sample(config.batch_size))
-    assert agent._train_fn.experimental_get_tracing_count() == traces <= 2
-    data = agent.preprocess(agent._inputs(replay.sample(config.batch_size)))
-    post, _ = agent.wm.rssm.observe(
-        agent.wm.encoder(data), data['action'], data['is_first'])
-    start = {k: v[:, 0] for k, v in post.items()}
-    start['is_terminal'] = data['is_terminal'][:, 0]
-    traj = agent.hierarchy.imagine(start)
+    assert agent.traces()['train'] == traces <= 2
+    batch = replay.sample(config.batch_size)
+    start = {k: v[:, 0] for k, v in agent.observe(batch).items()}
+    start['is_terminal'] = batch['is_terminal'][:, 0]
+    with agent.scope():
+        traj = agent.hierarchy.imagine(start)
     k = config.skill_duration
     goal = traj['goal'].numpy()
     assert traj['deter'].shape[0] == config.imag_horizon + 1

@@ -103,7 +103,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous(
     assert loader.load().name == 'ckpt-000000000001'
     assert any(str(newest) in m and 'cannot load' in m for m in logs)
     # Variables are created on first use and filled from the checkpoint.
-    fresh.wm.encoder(fresh.preprocess(fresh._inputs(batch)))
+    fresh.observe(batch)
     restored = [v.numpy() for v in fresh.wm.encoder.variables]
     assert len(restored) == len(saved) > 0
     for value, expected in zip(restored, saved):
