@@ -1,6 +1,7 @@
-"""Imagination actor-critic (Director's ImagActorCritic and VFunction):
-one value function per reward stream, lambda returns against slow target
-networks, per-stream return normalisation, one normalised advantage."""
+"""Imagination actor-critic (Director's ImagActorCritic and VFunction), for
+the worker and the manager (paper App. C, Eq. 8-11): one value function per
+reward stream, lambda returns against slow target networks, per-stream
+return normalisation, one normalised advantage."""
 
 import tensorflow as tf
 
@@ -10,7 +11,6 @@ from .module import Module
 from .normalizer import Normalizer
 from .optimizer import Optimizer
 from .returns import lambda_return
-
 
 
 class Critic(Module):

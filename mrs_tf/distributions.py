@@ -146,3 +146,12 @@ def _sample_shape(n, tensor):
 def _event_size(tensor, dims):
     rank = tensor.shape.rank
     return int(np.prod(tensor.shape[rank - dims:]))
+
+
+def normalized_entropy(dist):
+    """Per-dimension entropy of an Independent distribution, mapped so that
+    0 is the least and 1 the most entropy the distribution can have."""
+    entropy = dist.distribution.entropy()
+    size = entropy.shape[-1]
+    low, high = dist.minent / size, dist.maxent / size
+    return (entropy - low) / (high - low)

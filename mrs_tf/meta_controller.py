@@ -1,4 +1,4 @@
-"""The manager of MRS (paper Sec. 4.3): one trunk, one skill head per
+"""The manager of MRS, the meta-controller (paper Sec. 3.3): one trunk, one skill head per
 resolution and one choice head. Its action packs the sampled skill of
 every head and the one-hot choice into one vector."""
 
@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from . import nets
 from .autoadapt import AutoAdapt
+from .distributions import normalized_entropy
 from .module import Module
-from .worker import normalized_entropy
 
 
 

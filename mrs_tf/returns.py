@@ -1,4 +1,5 @@
-"""Lambda-returns used as critic targets and actor scores."""
+"""Lambda-returns used as critic targets and actor scores (paper App. C,
+Eq. 8-11, after Director)."""
 
 import tensorflow as tf
 

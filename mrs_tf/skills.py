@@ -1,4 +1,4 @@
-"""Skill modules of MRS (paper Sec. 4.1-4.2): one conditional VAE per
+"""Skill modules of MRS (paper Sec. 3.1-3.2): one conditional VAE per
 resolution l over transitions s_t -> s_{t+l}, plus the unconditional
 'inf' VAE over single states (Director's goal autoencoder).
 
@@ -119,7 +119,7 @@ class SkillModules(Module):
         with tf.GradientTape() as tape:
             losses = []
             for skill in self.skills:
-                loss, mets = self._elbo(skill, *self.pairs(skill, feat))
+                loss, mets = self.elbo(skill, *self.pairs(skill, feat))
                 losses.append(loss)
                 metrics.update(
                     {f'skill{skill}_{k}': v for k, v in mets.items()})
@@ -127,7 +127,9 @@ class SkillModules(Module):
         metrics.update(self.opt.minimize(tape, loss, self, restore=adapted))
         return metrics
 
-    def _elbo(self, skill, context, goal):
+    def elbo(self, skill, context, goal):
+        """Paper Sec. 3.1: the module's negative ELBO on (s_t, s_{t+l})
+        pairs, reconstruction plus the adapted KL to the uniform prior."""
         enc = self.encode(skill, goal, context)
         dec = self.decode(skill, enc.sample(), context)
         rec = -dec.log_prob(goal)

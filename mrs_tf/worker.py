@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from . import nets
 from .autoadapt import AutoAdapt
+from .distributions import normalized_entropy
 from .module import Module
-
 
 
 class WorkerActor(Module):
@@ -29,12 +29,3 @@ class WorkerActor(Module):
         bonus, metrics = self.entropy(entropy)
         metrics = {f'actent_{k}': v for k, v in metrics.items()}
         return -advantage + tf.reduce_sum(bonus, -1), metrics
-
-
-def normalized_entropy(dist):
-    """Per-dimension entropy of an Independent distribution, mapped so that
-    0 is the least and 1 the most entropy the distribution can have."""
-    entropy = dist.distribution.entropy()
-    size = entropy.shape[-1]
-    low, high = dist.minent / size, dist.maxent / size
-    return (entropy - low) / (high - low)

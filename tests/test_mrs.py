@@ -11,7 +11,7 @@ from mrs_tf.nets import sg
 from mrs_tf.autoadapt import AutoAdapt
 from mrs_tf.meta_controller import MetaController
 from mrs_tf.skills import SkillModules
-from mrs_tf.worker import normalized_entropy
+from mrs_tf.distributions import normalized_entropy
 
 SIZE = 6
 
@@ -54,7 +54,7 @@ def test_heads_get_gradients_only_from_their_own_elbo(skills, feat):
     shared = skills.encoder + skills.decoder + [skills.decoder_head]
     for skill in skills.skills:
         with tf.GradientTape(persistent=True) as tape:
-            loss, _ = skills._elbo(skill, *skills.pairs(skill, feat))
+            loss, _ = skills.elbo(skill, *skills.pairs(skill, feat))
         own = [
             skills.encoder_heads[str(skill)],
             skills.decoder_inputs[str(skill)]]
@@ -134,7 +134,7 @@ def test_skills_inf_reduces_to_director_goal_autoencoder(feat):
     modules.train(feat)
     states = tf.reshape(feat, [-1, SIZE])
     tf.random.set_seed(7)
-    loss, _ = modules._elbo('inf', states, states)
+    loss, _ = modules.elbo('inf', states, states)
     # Director: enc(goal) -> sample -> dec(skill); rec = squared error summed
     # over features; KL to the uniform prior with its adaptive scale.
     tf.random.set_seed(7)

@@ -20,6 +20,7 @@ from mrs_tf import distributions as dists
 from mrs_tf import module
 from mrs_tf import nets
 from mrs_tf.optimizer import Optimizer
+from mrs_tf.rssm import RSSM
 
 GOLDEN = json.loads(
     (pathlib.Path(__file__).parent / 'data' / 'param_counts.json')
@@ -57,7 +58,7 @@ def test_world_model_param_counts_match_director(preset):
     shapes, keys = PRESETS[preset]
     encoder = nets.MultiEncoder(shapes, cnn_depth=64, **keys)
     decoder = nets.MultiDecoder(shapes, inputs=STATE, cnn_depth=64, **keys)
-    rssm = nets.RSSM()
+    rssm = RSSM()
     reward = nets.MLP((), 4, 512, inputs=STATE, dist='symlog')
     cont = nets.MLP((), 4, 512, inputs=STATE, dist='binary')
     data = zeros_batch(shapes)
@@ -99,7 +100,7 @@ def test_policy_and_goal_param_counts_match_director():
 
 
 def tiny_rssm(**kw):
-    return nets.RSSM(deter=16, stoch=4, classes=3, units=16, **kw)
+    return RSSM(deter=16, stoch=4, classes=3, units=16, **kw)
 
 
 def test_layer_norm_normalises_each_row_over_the_last_axis():
