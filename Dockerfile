@@ -15,7 +15,10 @@ ENV MUJOCO_GL=egl \
 WORKDIR /mrs
 COPY requirements.txt ./
 COPY scripts/setup.sh scripts/
-RUN bash scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+# No GPU is visible while the image builds: --gpu keeps TensorFlow's GPU
+# build (the base image's).
+RUN bash scripts/setup.sh --gpu --deps-only && rm -rf /var/lib/apt/lists/*
 COPY . .
+RUN bash scripts/setup.sh --gpu
 
 CMD ["python", "train.py", "--configs", "dmc_vision", "--task", "dmc_hopper_hop", "--tf.platform", "gpu"]

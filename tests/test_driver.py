@@ -1,5 +1,4 @@
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -9,7 +8,6 @@ import pytest
 
 import embodied
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 TASK = 'dmc_cartpole_swingup'
 
 
@@ -66,7 +64,6 @@ def test_env_started_from_an_unguarded_script_names_the_main_guard(
     # process while bootstrapping: multiprocessing refuses and it exits.
     script = tmp_path / 'unguarded.py'
     script.write_text(
-        f'import sys; sys.path.insert(0, {str(ROOT)!r})\n'
         'import embodied\n'
         'embodied.ProcessEnv(dict)\n')
     result = subprocess.run(
