@@ -4,6 +4,7 @@ override, on a tiny vision run trained once for this module."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -11,16 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'scripts'))
+import analyze
+import controllability
+import embodied
+import plot
+import sweep
+import upstream_runs
+from mrs_tf import configs
 
-import analyze  # noqa: E402
-import controllability  # noqa: E402
-import embodied  # noqa: E402
-import plot  # noqa: E402
-import sweep  # noqa: E402
-import train  # noqa: E402
-import upstream_runs  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 TINY_RUN = [
     '--configs', 'dmc_vision', 'debug', '--task', 'dmc_cartpole_swingup',
@@ -30,20 +30,40 @@ TINY_RUN = [
 RESOLUTIONS = 4  # The debug preset's mrs.skills: [2, 4, 8, inf].
 
 
-def run_python(*args, timeout=300):
+def run_python(*args, timeout=300, cwd=ROOT, stderr=False):
+    """The program's stdout (and its stderr after it, with stderr=True);
+    fails the test if it fails."""
     result = subprocess.run(
-        [sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
+        [sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
         text=True, timeout=timeout)
     assert result.returncode == 0, (
         f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
-    return result.stdout
+    return result.stdout + (result.stderr if stderr else '')
 
 
 @pytest.fixture(scope='module')
-def tiny_logdir(tmp_path_factory):
+def tiny_run(tmp_path_factory):
+    """The logdir of a tiny vision run and everything it printed."""
     logdir = tmp_path_factory.mktemp('scripts') / 'run'
-    run_python('train.py', *TINY_RUN, '--logdir', logdir, timeout=600)
-    return logdir
+    output = run_python(
+        'train.py', *TINY_RUN, '--logdir', logdir, timeout=600, stderr=True)
+    return logdir, output
+
+
+@pytest.fixture(scope='module')
+def tiny_logdir(tiny_run):
+    return tiny_run[0]
+
+
+def test_a_run_prints_no_tensorflow_error_or_warning_line(tiny_run):
+    """TensorFlow's C++ log lines start with their level and date
+    (E1203, W0000); a grappler failure or a CUDA probe on a machine
+    without a GPU shows up here. Python warnings too."""
+    _, output = tiny_run
+    noise = [
+        line for line in output.splitlines()
+        if re.match(r'[EWF]\d{4} |WARNING:|\S+Warning: ', line)]
+    assert not noise, '\n'.join(noise[:10])
 
 
 def open_image(path):
@@ -58,10 +78,11 @@ def test_scripts_import_without_tensorflow():
     # Environment processes are spawned from these scripts and must stay
     # free of TensorFlow.
     code = (
-        'import sys; sys.path.insert(0, "scripts"); '
-        'import analyze, controllability, plot, sweep, upstream_runs; '
+        'import sys; import analyze, bench, check_distribute, '
+        'controllability, count_parameters, gpu_check, plot, sweep, '
+        'upstream_runs; '
         'assert "tensorflow" not in sys.modules, "tensorflow imported"')
-    run_python('-c', code)
+    run_python('-c', code, cwd=ROOT / 'scripts')
 
 
 @pytest.mark.parametrize('clusters, labels, purity', [
@@ -94,12 +115,12 @@ def test_shuffled_purity_is_near_chance_for_a_perfect_clustering():
     'mrs', 'director', 'director_upstream', 'single_8', 'single_16', 'single_32', 'no_inf',
     'vanilla_expl', 'explore_only'])
 def test_derive_preset_recovers_the_configs_preset(preset):
-    config = train.parse_config(['--configs', 'dmc_vision', preset])
+    config = configs.parse(['--configs', 'dmc_vision', preset])
     assert plot.derive_preset(config) == preset
 
 
 def test_derive_preset_marks_fine_tuning():
-    config = train.parse_config(['--from_checkpoint', '/tmp/pretrained'])
+    config = configs.parse(['--from_checkpoint', '/tmp/pretrained'])
     assert plot.derive_preset(config) == 'mrs_finetuned'
 
 
@@ -125,7 +146,7 @@ def test_run_names_drop_the_shared_root(tmp_path):
 
 def write_fake_run(logdir, preset, scores):
     """A logdir with a config.yaml and one episode score per 1k steps."""
-    config = train.parse_config([
+    config = configs.parse([
         '--configs', 'dmc_proprio', preset, '--task', 'dmc_reacher_easy'])
     logdir.mkdir(parents=True)
     config.save(logdir / 'config.yaml')
@@ -280,7 +301,7 @@ def test_sweep_commands_are_valid_train_commands():
     assert len(commands) == 2 * 2 * 7  # tasks x seeds x runs per seed
     for command in commands:
         assert command[0] == 'train.py'
-        config = train.parse_config(command[1:])
+        config = configs.parse(command[1:])
         assert config.run.steps == 5000
     finetune = commands[6]
     assert finetune[finetune.index('--from_checkpoint') + 1] == (
@@ -293,18 +314,18 @@ def test_sweep_commands_are_valid_train_commands():
 
 def test_run_config_from_older_code_gets_new_keys_defaults(
         tmp_path, capsys):
-    config = train.parse_config(
+    config = configs.parse(
         ['--configs', 'debug', 'single_8', '--logdir', str(tmp_path)])
     old = {k: v for k, v in config.flat().items() if k != 'tf.devices'}
     old['tf.precision'] = 16  # saved so before 'auto'; meant float32 on CPUs
     embodied.Config(old).save(tmp_path / 'config.yaml')
-    loaded = train.load_run_config(tmp_path)
+    loaded = configs.load_run(tmp_path)
     # How TensorFlow executes is this machine's default, not the run's.
-    execution = {k: v for k, v in train.parse_config([]).flat().items()
+    execution = {k: v for k, v in configs.parse([]).flat().items()
                  if k.startswith('tf.')}
     assert loaded == config.update(execution)
     assert loaded.tf.precision == 'auto' and loaded.tf.jit == 'auto'
-    assert loaded.mrs.skills == config.mrs.skills != train.parse_config(
+    assert loaded.mrs.skills == config.mrs.skills != configs.parse(
         []).mrs.skills
     assert 'predates tf.devices' in capsys.readouterr().out
 

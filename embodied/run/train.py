@@ -81,18 +81,25 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     policy = lambda obs, state: agent.policy(obs, state, mode='train')
     eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
     print('Start training loop.')
-    while step < run.steps:
-        period = min(run.eval_every, run.save_every)
-        driver(policy, steps=min(period, run.steps - int(step)))
-        if should_eval(step) and run.eval_eps:
-            _evaluate(
-                eval_driver, eval_policy, logger, run.eval_eps, video_keys)
-        if should_save(step):
-            check_finite(metrics, step)  # Never save diverged weights.
-            checkpoint.save(step)
-    check_finite(metrics, step)
-    checkpoint.save(step)
-    logger.write()
+    try:
+        while step < run.steps:
+            period = min(run.eval_every, run.save_every)
+            driver(policy, steps=min(period, run.steps - int(step)))
+            if should_eval(step) and run.eval_eps:
+                _evaluate(
+                    eval_driver, eval_policy, logger, run.eval_eps,
+                    video_keys)
+            if should_save(step):
+                check_finite(metrics, step)  # Never save diverged weights.
+                checkpoint.save(step)
+        check_finite(metrics, step)
+        checkpoint.save(step)
+        logger.write()
+    finally:
+        # The driver keeps train_step, and with it the prefetching batch
+        # iterator, until interpreter exit, where finalising the iterator
+        # fails (a TensorFlow warning line). Released here instead.
+        batches = None
 
 
 def _load_pretrained(agent, path):
