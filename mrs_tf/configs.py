@@ -10,8 +10,6 @@ from . import config_rules
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PATH = ROOT / 'configs.yaml'
-AGENTS = ('mrs', 'random')
-SCRIPTS = ('train', 'eval_only')
 
 
 def defaults():
@@ -23,13 +21,6 @@ def parse(argv):
     checked; without --logdir, one named after the task, presets and seed
     under logdir/."""
     config = embodied.load_config(PATH, argv)
-    if config.agent not in AGENTS:
-        raise embodied.ConfigError(
-            f"agent must be one of {', '.join(AGENTS)}, got {config.agent!r}")
-    if config.run.script not in SCRIPTS:
-        raise embodied.ConfigError(
-            f"run.script must be one of {', '.join(SCRIPTS)}, "
-            f"got {config.run.script!r}")
     config_rules.check(config)
     if not config.logdir:
         names, _ = embodied.flags.parse_argv(argv)
@@ -44,13 +35,20 @@ def load_run(logdir):
     TensorFlow executes (tf.*) is this machine's, not the run's: a run
     trained on GPUs in float16 is analysed on a laptop's CPU."""
     base = defaults()
-    saved = embodied.Config.load(pathlib.Path(logdir) / 'config.yaml')
+    path = pathlib.Path(logdir) / 'config.yaml'
+    try:
+        saved = embodied.Config.load(path)
+    except Exception as e:
+        raise embodied.ConfigError(
+            f'cannot read {path}: {type(e).__name__}: {e}') from None
     missing = sorted(set(base.flat()) - set(saved.flat()))
     if missing:
         print(f"{logdir}: config.yaml predates {', '.join(missing)}; "
               'using their defaults')
     execution = {k: v for k, v in base.flat().items() if k.startswith('tf.')}
-    return base.update(saved, execution)
+    config = base.update(saved, execution)
+    config_rules.check(config)
+    return config
 
 
 def summary(config, keys):

@@ -108,9 +108,10 @@ def make_logger(config, logdir, step):
 
 
 def command(main, argv=None):
-    """Runs a program's main(argv) and exits with its return code; a user
-    error (config, task, checkpoint) ends it with one `error:` line and
-    exit code 2, a diverged run with one such line and exit code 1."""
+    """Runs a program's main(argv) and exits with its return code (an int;
+    anything else counts as success); a user error (config, task,
+    checkpoint) ends it with one `error:` line and exit code 2, a diverged
+    run with one such line and exit code 1."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = main(argv)
@@ -120,4 +121,4 @@ def command(main, argv=None):
     except embodied.run.NonFiniteError as e:
         print(f'error: {e}', file=sys.stderr)
         code = 1
-    sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)

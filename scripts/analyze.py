@@ -336,4 +336,4 @@ def _frame(ax, color):
 
 
 if __name__ == '__main__':
-    main()
+    launch.command(main)

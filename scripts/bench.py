@@ -50,8 +50,8 @@ MIN_COLLECT_LENGTH = 100
 START = time.perf_counter()
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     results, setup = [], None
     data_cache = {}
     for size in args.sizes:
@@ -105,7 +105,7 @@ def write_report(args, setup, results):
     log(f'wrote {len(results)} result(s) to {args.out}')
 
 
-def parse_args():
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
         '--presets', nargs='+', choices=list(AGENT_PRESETS),
@@ -128,7 +128,7 @@ def parse_args():
         '--same-process', dest='isolate', action='store_false',
         help='measure every (size, preset) in this process')
     parser.add_argument('--out', default='bench.json')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.steps < 10:
         parser.error('--steps must be at least 10')
     return args
@@ -356,4 +356,4 @@ def print_ratios(ratios):
 
 
 if __name__ == '__main__':
-    main()
+    launch.command(main)

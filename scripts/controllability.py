@@ -218,4 +218,4 @@ def format_table(rows):
     return '\n'.join(lines)
 
 if __name__ == '__main__':
-    main()
+    launch.command(main)

@@ -5,6 +5,7 @@ import pytest
 
 import embodied
 from embodied.config import Config, ConfigError
+from mrs_tf import config_rules, configs
 
 from conftest import ROOT
 
@@ -99,7 +100,8 @@ def test_project_presets_load():
     presets = Config.load(PRESETS).nested()
     for name in presets:
         if name != 'defaults':
-            embodied.load_config(PRESETS, ['--configs', name])
+            config_rules.check(
+                embodied.load_config(PRESETS, ['--configs', name]))
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -107,8 +109,19 @@ def test_project_presets_load():
     (['--rssm_deter', '3'], 'unknown config key'),
     (['--run.steps', 'many'], 'expects int'),
     (['--task', 'dmc_walker_wlk'], 'dmc_walker_walk'),
-    (['--tf.devices', '3'], 'tf.devices must be positive and divide'),
+    (['--tf.devices', '3'], 'tf.devices (3) must divide batch_size (16)'),
     (['--tf.jit', 'True'], 'tf.jit must be auto, xla or graph'),
+    (['--batch_size', '0'], 'batch_size must be at least 1, got 0'),
+    (['--env.amount', '0'], 'env.amount must be at least 1, got 0'),
+    (['--skill_duration', '0'], 'skill_duration must be at least 1'),
+    (['--seed', '-1'], 'seed must be between 0 and 4294967295, got -1'),
+    (['--run.steps', '-5'], 'run.steps must be at least 1, got -5'),
+    (['--discount', '1.5'], 'discount must be between 0 and 1'),
+    (['--env.parallel', 'thread'], 'env.parallel must be process or none'),
+    (['--from_checkpoint', '/nonexistent/run'],
+     'from_checkpoint /nonexistent/run: no such file or directory'),
+    (['--env.length', '10'], 'env.length 10 makes episodes of 11 steps'),
+    (['--env.size', '32', '32'], 'produce 64x64 images'),
 ])
 def test_train_py_bad_input_exits_2_with_one_line(argv, message):
     result = subprocess.run(
@@ -140,7 +153,7 @@ def test_cpu_small_after_an_agent_preset_sets_its_update_rate(agent):
 
 def test_eval_only_plays_on_the_evaluation_environments_seeds(
         tmp_path, monkeypatch):
-    from mrs_tf import configs, launch
+    from mrs_tf import launch
     seeds = []
 
     def record(task, amount, seed, **kwargs):
@@ -155,3 +168,67 @@ def test_eval_only_plays_on_the_evaluation_environments_seeds(
             launch.run(config.update({'run.script': script}))
     assert seeds == [3, launch.env_seed(config, evaluation=True)]
     assert seeds[1] != 3
+
+
+def test_every_key_has_a_declared_rule():
+    for key, value in configs.defaults().flat().items():
+        kind = config_rules.rule(key)[0]
+        values = value if isinstance(value, tuple) else [value]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in values):
+            assert kind == 'range', key  # Numbers are never left free.
+
+
+def test_activation_choices_are_the_networks_activations():
+    from mrs_tf import nets
+    assert set(config_rules.ACTIVATIONS) == set(nets.ACTIVATIONS)
+
+
+def just_outside(key, value):
+    """A value of the key's type just outside its declared range or set, or
+    None where the rule leaves the key free."""
+    kind, *limits = config_rules.rule(key)
+    first = value[0] if isinstance(value, tuple) else value
+    if kind == 'range':
+        low, high = limits
+        step = 1 if isinstance(first, int) else 0.01
+        bad = low - step if low is not None else (
+            high + step if high is not None else None)
+    elif kind == 'choices':
+        bad = 'bogus'
+    else:
+        return None
+    if bad is None:
+        return None
+    return (bad,) + tuple(value[1:]) if isinstance(value, tuple) else bad
+
+
+@pytest.mark.parametrize('key', [
+    k for k, v in configs.defaults().flat().items()
+    if just_outside(k, v) is not None])
+def test_each_constrained_key_refuses_a_value_just_outside(key):
+    defaults = configs.defaults()
+    bad = just_outside(key, defaults.flat()[key])
+    with pytest.raises(ConfigError) as error:
+        config_rules.check(defaults.update({key: bad}))
+    message = str(error.value)
+    assert message.startswith(f'{key} must be '), message
+    assert '\n' not in message
+
+
+def test_a_run_config_that_cannot_be_read_is_one_line(tmp_path):
+    (tmp_path / 'config.yaml').write_text('seed: [unclosed\n')
+    with pytest.raises(ConfigError, match=r'^cannot read .*config\.yaml'):
+        configs.load_run(tmp_path)
+    with pytest.raises(ConfigError, match=r'^cannot read .*config\.yaml'):
+        configs.load_run(tmp_path / 'missing')
+
+
+def test_a_logdir_that_is_a_file_is_one_line(tmp_path):
+    path = tmp_path / 'run'
+    path.write_text('')
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'train.py'), '--logdir', str(path)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == f'error: logdir {path} is a file, not a directory\n'
