@@ -16,10 +16,16 @@ from mrs_tf.optimizer import Optimizer
 MODES = {'graph': 'vision_data', 'xla': 'proprio_data'}
 SETTLE_STEPS = 12
 COMPARE_SCALE = 128.0  # below where the debug world model overflows
-# Largest float16-float32 gradient difference, relative to the largest
-# float32 entry of the variable, per optimizer (measured at most 1.9%, on
-# the world model's LayerNorm scales in graph mode).
-TOLERANCES = {'model': 0.05, 'skills': 0.05, 'actor': 0.05, 'critic': 0.05}
+# Per optimizer, |g16 - g32| / |g32| over all its variables, median of
+# KEYS train steps (random keys). A single step's gradient jumps where a
+# categorical sample (latent, skill, choice) flips: float32 with its
+# weights merely rounded to float16 moved whole optimizers' gradients by up
+# to 4%, float16 by up to 13% in 1 of 12 steps, 2% or less in the others
+# (XLA, proprio, debug size). A float16 fault moves every step: decoder bias
+# gradients summed in float16 made the world model's gradient 45% short.
+TOLERANCE = 0.05
+KEYS = 5
+GROUPS = ('model', 'skills', 'actor', 'critic')
 
 
 def optimizers(agent):
@@ -42,8 +48,7 @@ def values(agent):
 @pytest.fixture(scope='module', params=list(MODES))
 def half(request):
     """A float16 agent whose loss scales have settled, its mode, the batch
-    it trained on and its metrics; the float32 agent of that data and mode
-    is request.param's second fixture."""
+    it trained on and its metrics."""
     data = MODES[request.param]
     obs_space, act_space, replay, config = request.getfixturevalue(data)
     config = config.update({'tf.precision': '16', 'tf.jit': request.param})
@@ -124,9 +129,12 @@ def test_nan_loss_still_stops_the_run_with_the_metric_named(half):
             np.testing.assert_array_equal(var.numpy(), old, var.name)
 
 
-def gradients(agent, batch):
-    """One train step's gradient of every trained variable, read from Adam's
-    first moment (m1 = 0.9 m0 + 0.1 g), and the step's metrics."""
+def gradients(agent, batch, checkpoint, key):
+    """The gradient of every trained variable in one train step from the
+    checkpoint's state with random key `key`, read from Adam's first moment
+    (m1 = 0.9 m0 + 0.1 g), and the step's metrics."""
+    agent.load(checkpoint)
+    agent.train_steps.assign(key)
     slots = [(f'{opt.name}/{var.name}', m)
              for opt in optimizers(agent) for var, m, _ in opt.slots()]
     first = [m.numpy() for _, m in slots]
@@ -135,37 +143,44 @@ def gradients(agent, batch):
     return [name for name, _ in slots], grads, metrics
 
 
+def relative_errors(names, grads16, grads32):
+    """|g16 - g32| / |g32| over each optimizer's variables."""
+    errors = {}
+    for group in GROUPS:
+        pairs = [(a, b) for name, a, b in zip(names, grads16, grads32)
+                 if name.startswith(group + '/')]
+        difference = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in pairs))
+        norm = np.sqrt(sum(np.sum(b ** 2) for _, b in pairs))
+        errors[group] = difference / norm
+    return errors
+
+
 def test_float16_matches_float32_at_identical_weights(
         half, request, tmp_path, capsys):
-    """Against a new float32 agent of the same data and mode. (The
-    session's shared XLA agent, after the other tests trained it, gave
-    actor and critic gradients 15% off here: not yet explained.)"""
+    """Against a new float32 agent of the same data and mode, from the same
+    state with the same random keys."""
     agent16, mode, batch, _ = half
     obs_space, act_space, _, config = request.getfixturevalue(MODES[mode])
     full = build_agent(obs_space, act_space, config.update({'tf.jit': mode}))
     full.train(batch)  # builds every variable
     for opt in optimizers(agent16):
         opt.loss_scale.assign(COMPARE_SCALE)
-    agent16.save(tmp_path)
-    full.load(tmp_path)  # weights, moments, normalisers, step counter
-    names, grads16, metrics16 = gradients(agent16, batch)
-    _, grads32, metrics32 = gradients(full, batch)
-    assert not any(v for k, v in metrics16.items() if 'overflow' in k)
-    loss16, loss32 = metrics16['model_loss'], metrics32['model_loss']
-    assert abs(loss16 - loss32) <= 1e-3 * abs(loss32), (loss16, loss32)
-    rows = []
-    for name, g16, g32 in zip(names, grads16, grads32):
-        size = np.abs(g32).max()
-        error = np.abs(g16 - g32).max() / max(size, 1e-6)
-        rows.append((error, name, g16.shape, size))
+    agent16.save(tmp_path)  # weights, moments, normalisers, step counter
+    first = int(agent16.train_steps.numpy())
+    steps = []
+    for key in range(first, first + KEYS):
+        names, grads16, metrics16 = gradients(agent16, batch, tmp_path, key)
+        _, grads32, metrics32 = gradients(full, batch, tmp_path, key)
+        assert not any(v for k, v in metrics16.items() if 'overflow' in k)
+        loss16, loss32 = metrics16['model_loss'], metrics32['model_loss']
+        assert abs(loss16 - loss32) <= 1e-3 * abs(loss32), (loss16, loss32)
+        steps.append(relative_errors(names, grads16, grads32))
+    medians = {g: float(np.median([e[g] for e in steps])) for g in GROUPS}
     with capsys.disabled():
-        print(f'\nfloat16 vs float32 ({mode}): model loss {loss16:.4f} vs '
-              f'{loss32:.4f}; largest gradient differences (relative to '
-              'the largest float32 entry of that variable):')
-        for group in TOLERANCES:
-            error, name, shape, size = max(
-                r for r in rows if r[1].startswith(group + '/'))
-            print(f'  {group}: {error:.2e}  {name} {shape} '
-                  f'(max |g| {size:.2e})')
-    for error, name, shape, _ in rows:
-        assert error <= TOLERANCES[name.split('/')[0]], (name, shape, error)
+        print(f'\nfloat16 vs float32 ({mode}), gradient differences relative '
+              f'to the float32 gradient per optimizer, median (max) of '
+              f'{KEYS} steps: ' + ', '.join(
+                  f'{g} {medians[g]:.1e} ({max(e[g] for e in steps):.1e})'
+                  for g in GROUPS))
+    for group, median in medians.items():
+        assert median <= TOLERANCE, (group, [e[group] for e in steps])
