@@ -60,6 +60,14 @@ class Logger:
                         (now - self._last_time))
         self._last_step, self._last_time = step, now
 
+    def resume(self):
+        """Drops what outputs hold past the current step: a run that
+        crashed or was killed after its last checkpoint logged steps that
+        the resumed run logs again."""
+        for output in self._outputs:
+            if hasattr(output, 'drop_after'):
+                output.drop_after(int(self._step) * self._multiplier)
+
     def close(self):
         for output in self._outputs:
             if hasattr(output, 'close'):
@@ -125,6 +133,22 @@ class JSONLOutput:
         with self._path.open('a') as f:
             for step, scalars in sorted(by_step.items()):
                 f.write(json.dumps({'step': step, **scalars}) + '\n')
+
+    def drop_after(self, step):
+        """Removes the lines logged after `step` (a line cut off by a kill
+        goes too)."""
+        if not self._path.exists():
+            return
+        kept = []
+        for line in self._path.read_text().splitlines():
+            try:
+                if json.loads(line)['step'] <= step:
+                    kept.append(line + '\n')
+            except (ValueError, KeyError):
+                continue
+        tmp = self._path.with_suffix('.tmp')
+        tmp.write_text(''.join(kept))
+        tmp.replace(self._path)
 
 
 class TensorBoardOutput:

@@ -8,6 +8,7 @@ has loaded TensorFlow.
 import multiprocessing
 import os
 import pickle
+import signal
 import traceback
 
 
@@ -96,12 +97,17 @@ class ProcessEnv:
 
     def _terminate(self):
         if self._process.is_alive():
-            self._process.terminate()
+            self._process.kill()  # Workers ignore SIGTERM.
             self._process.join(5)
         self._conn.close()
 
 
 def _worker(ctor, conn):
+    # Stop signals are the main process's to act on (it closes its
+    # environments when it has saved); Ctrl-C and SLURM reach every process
+    # of the job. A worker whose main process died gets EOFError instead.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     try:
         env = ctor()
         conn.send(('ok', (env.obs_space, env.act_space)))
@@ -113,7 +119,7 @@ def _worker(ctor, conn):
                 # Skip interpreter teardown: Mesa's EGL can crash in it.
                 os._exit(0)
             conn.send(('ok', env.step(payload)))
-    except (KeyboardInterrupt, EOFError):
+    except EOFError:
         pass
     except Exception as e:
         try:

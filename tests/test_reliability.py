@@ -64,6 +64,40 @@ def test_resume_continues_from_checkpoint_with_replay(resumed_run):
     steps = [json.loads(l)['step'] for l in (logdir / 'metrics.jsonl').open()]
     assert max(steps) > killed_at and 'train/model_loss' in (
         logdir / 'metrics.jsonl').read_text()
+    # What the killed run logged past its checkpoint was dropped, not
+    # logged twice.
+    assert steps == sorted(steps)
+
+
+def test_sigterm_saves_at_the_last_step_and_the_rerun_resumes_there(
+        tmp_path):
+    command = RUN + ['--logdir', str(tmp_path), '--run.save_every', '100000']
+    process = subprocess.Popen(
+        command + ['--run.steps', '100000'], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 400
+    while time.time() < deadline and not (
+            (tmp_path / 'metrics.jsonl').exists()
+            and 'train/' in (tmp_path / 'metrics.jsonl').read_text()):
+        assert process.poll() is None, process.communicate()
+        time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-3000:]
+    stopped = re.search(r'SIGTERM: saving a checkpoint at step (\d+)', stdout)
+    assert stopped, stdout[-2000:]
+    stopped_at = int(stopped[1])
+    assert step_of(checkpoints(tmp_path)[-1]) == stopped_at
+    steps = [json.loads(l)['step'] for l in (tmp_path / 'metrics.jsonl').open()]
+    assert max(steps) <= stopped_at  # env.repeat is 1
+    result = subprocess.run(
+        command + ['--run.steps', str(stopped_at + 20)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = re.search(r'Loaded checkpoint (\S+)', result.stdout)
+    assert loaded and step_of(pathlib.Path(loaded[1])) == stopped_at
+    assert 'Start training loop.' in result.stdout  # No new prefill.
+    assert 'Prefilling' not in result.stdout
 
 
 def test_checkpoint_with_other_model_size_is_refused(resumed_run):

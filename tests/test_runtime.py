@@ -102,3 +102,23 @@ def test_logged_grad_norm_averages_the_applied_steps_only():
     assert means['critic_grad_norm'] == 3.0 and means['model_loss'] == 6.0
     only_skipped = {'a_grad_norm': [0.0], 'a_grad_overflow': [1.0]}
     assert np.isnan(embodied.run.mean_metrics(only_skipped)['a_grad_norm'])
+
+
+def test_resumed_logger_drops_lines_past_the_restored_step(tmp_path):
+    step = embodied.Counter()
+    logger = embodied.Logger(
+        step, [embodied.JSONLOutput(tmp_path)], multiplier=2)
+    for value in range(1, 6):
+        step.increment()
+        logger.scalar('x', value)
+        logger.write()
+    with (tmp_path / 'metrics.jsonl').open('a') as f:
+        f.write('{"step": 12, "x"')  # cut off by a kill
+    resumed = embodied.Counter()
+    for _ in range(3):
+        resumed.increment()
+    embodied.Logger(
+        resumed, [embodied.JSONLOutput(tmp_path)], multiplier=2).resume()
+    lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {'step': 2, 'x': 1.0}, {'step': 4, 'x': 2.0}, {'step': 6, 'x': 3.0}]

@@ -12,6 +12,7 @@ from ..checkpoint import Checkpoint
 from ..random_agent import RandomAgent
 from ..timer import Timer
 from .episodes import episode_metrics
+from .stop_signals import StopSignals, Stopped
 
 
 class NonFiniteError(RuntimeError):
@@ -47,18 +48,18 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     driver.on_restart(log_restart)
     driver.on_episode(log_episode)
 
-    if checkpoint.load() is None:
-        if config.from_checkpoint:
-            _load_pretrained(agent, config.from_checkpoint)
-        else:
-            print('No checkpoint found: starting a new run.')
+    if checkpoint.load() is not None:
+        logger.resume()
+    elif config.from_checkpoint:
+        _load_pretrained(agent, config.from_checkpoint)
+    else:
+        print('No checkpoint found: starting a new run.')
     loaded = replay.load()
     print(f'Replay holds {len(replay)} steps ({loaded} episodes loaded '
           f'from {replay.directory}).')
-    _prefill(driver, replay, config)
-
-    batches = agent.dataset(lambda: replay.dataset(config.batch_size))
-    state = [None]
+    stop = StopSignals()
+    driver.on_step(lambda tran, worker: stop.check())
+    batches = None
     metrics = collections.defaultdict(list)
     counts = {'train': 0, 'time': time.time()}
 
@@ -76,30 +77,37 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
                 metrics[key].append(value)
         if should_log(step):
             _log_training(logger, agent, batch, metrics, timer, counts)
-    driver.on_step(train_step)
 
+    state = [None]
     policy = lambda obs, state: agent.policy(obs, state, mode='train')
     eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
-    print('Start training loop.')
     try:
-        while step < run.steps:
-            period = min(run.eval_every, run.save_every)
-            driver(policy, steps=min(period, run.steps - int(step)))
-            if should_eval(step) and run.eval_eps:
-                _evaluate(
-                    eval_driver, eval_policy, logger, run.eval_eps,
-                    video_keys)
-            if should_save(step):
-                check_finite(metrics, step)  # Never save diverged weights.
-                checkpoint.save(step)
-        check_finite(metrics, step)
-        checkpoint.save(step)
-        logger.write()
+        with stop:
+            _prefill(driver, replay, config)
+            batches = agent.dataset(lambda: replay.dataset(config.batch_size))
+            driver.on_step(train_step)
+            print('Start training loop.')
+            while step < run.steps:
+                period = min(run.eval_every, run.save_every)
+                driver(policy, steps=min(period, run.steps - int(step)))
+                if should_eval(step) and run.eval_eps:
+                    _evaluate(
+                        eval_driver, eval_policy, logger, run.eval_eps,
+                        video_keys)
+                if should_save(step):
+                    check_finite(metrics, step)  # Never save diverged weights.
+                    checkpoint.save(step)
+    except Stopped as e:
+        print(f'{e.name}: saving a checkpoint at step {int(step)}; the same '
+              'command resumes the run.')
     finally:
         # The driver keeps train_step, and with it the prefetching batch
         # iterator, until interpreter exit, where finalising the iterator
         # fails (a TensorFlow warning line). Released here instead.
         batches = None
+    check_finite(metrics, step)
+    checkpoint.save(step)
+    logger.write()
 
 
 def _load_pretrained(agent, path):

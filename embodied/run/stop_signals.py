@@ -1,0 +1,46 @@
+"""SIGTERM and SIGINT as a request to stop cleanly: clusters (SLURM),
+`docker stop` and Kubernetes send SIGTERM before they kill a job, a user
+presses Ctrl-C. The loop finishes the step it is in, saves and exits 0."""
+
+import signal
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Stopped(Exception):
+    """Raised at a step boundary after a stop signal arrived."""
+
+    def __init__(self, signum):
+        self.name = signal.Signals(signum).name
+        super().__init__(f'stopped by {self.name}')
+
+
+class StopSignals:
+    """While active, the first SIGTERM or SIGINT is remembered and raised as
+    Stopped by the next check(); a second one has its default effect (a
+    user who presses Ctrl-C twice quits at once)."""
+
+    def __init__(self, log=print):
+        self._log = log
+        self._received = None
+        self._previous = {}
+
+    def __enter__(self):
+        for signum in SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame):
+        self._received = signum
+        for each in SIGNALS:
+            signal.signal(each, self._previous[each])
+        self._log(f'{signal.Signals(signum).name}: finishing this step, then '
+                  'saving a checkpoint (again to quit at once)')
+
+    def check(self):
+        if self._received is not None:
+            raise Stopped(self._received)
