@@ -22,14 +22,17 @@ class Replay:
     clipped to it so that episode ends are not under-sampled (Director's
     fixed-length replay). The first step of every chunk is marked is_first.
     Episodes shorter than `chunk` are kept on disk but never sampled.
-    Capacity is in steps: the oldest episodes leave memory first.
+    Capacity is in steps: the oldest episodes leave memory first, and their
+    files go too unless `keep_evicted`.
     """
 
-    def __init__(self, directory, capacity, chunk, seed=0, log=print):
+    def __init__(self, directory, capacity, chunk, seed=0, log=print,
+                 keep_evicted=True):
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.capacity = int(capacity)
         self.chunk = int(chunk)
+        self.keep_evicted = keep_evicted
         self._log = log
         self._rng = np.random.default_rng(seed)
         self._ongoing = collections.defaultdict(
@@ -76,8 +79,10 @@ class Replay:
         self._episodes[name] = episode
         self._steps += len(episode['is_first'])
         while self._steps > self.capacity and len(self._episodes) > 1:
-            _, old = self._episodes.popitem(last=False)
+            old_name, old = self._episodes.popitem(last=False)
             self._steps -= len(old['is_first'])
+            if not self.keep_evicted:
+                (self.directory / old_name).unlink(missing_ok=True)
 
     def load(self):
         """Loads the newest episodes that fit the capacity, skipping files
@@ -141,6 +146,15 @@ class Replay:
     def dataset(self, batch_size):
         while True:
             yield self.sample(batch_size)
+
+
+def bytes_per_step(spaces):
+    """Memory one stored step takes: the replay keeps every key of the
+    observation and action spaces but the log_ ones."""
+    return sum(
+        int(np.prod(space.shape)) * space.dtype.itemsize
+        for key, space in spaces.items()
+        if key != 'reset' and not key.startswith('log_'))
 
 
 def _episode_name(length):

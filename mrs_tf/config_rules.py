@@ -66,7 +66,8 @@ CHOICES = (  # (key regex, allowed values)
 FREE = (
     r'logdir|task|from_checkpoint|eval_choice|mrs\.skills|run\.log_filter'
     r'|run\.video_keys|.*_keys|.*\.wd_pattern|tf\.deterministic'
-    r'|run\.check_finite_every_step|env\.render|imag_unroll|rssm\.unroll')
+    r'|run\.check_finite_every_step|env\.render|imag_unroll|rssm\.unroll'
+    r'|replay\.keep_evicted')
 
 
 def check(config):

@@ -3,6 +3,7 @@ the run itself (train or eval_only). TensorFlow is imported only when an
 agent is built: environment processes are spawned from the main script,
 which imports this module, and must never load TensorFlow."""
 
+import os
 import pathlib
 import sys
 
@@ -24,6 +25,9 @@ def run(config):
         config, config.env.amount, seed=env_seed(config, evaluating))
     cleanup = list(envs)
     try:
+        if not evaluating:
+            check_replay_memory(
+                config, {**envs[0].obs_space, **envs[0].act_space})
         logdir = pathlib.Path(config.logdir)
         logdir.mkdir(parents=True, exist_ok=True)
         if config.run.script == 'train':
@@ -49,12 +53,45 @@ def run(config):
             eval_envs, max_restarts=config.env.restarts)
         replay = embodied.Replay(
             logdir / 'replay', config.replay.size, config.replay.chunk,
-            seed=config.seed)
+            seed=config.seed, keep_evicted=config.replay.keep_evicted)
         embodied.run.train(
             agent, driver, eval_driver, replay, logger, checkpoint, config)
     finally:
         for item in cleanup:
             item.close()
+
+
+def check_replay_memory(config, spaces, available=None):
+    """Prints the RAM the replay takes at capacity; a replay that cannot
+    fit in the memory available now is a config error (better than the
+    out-of-memory killer hours into the run)."""
+    per_step = embodied.replay.bytes_per_step(spaces)
+    size = config.replay.size
+    needed = per_step * size
+    available = available_memory() if available is None else available
+    print(f'Replay at capacity: {size:,} steps x {per_step:,} bytes = '
+          f'{needed / 1e9:.2f} GB of RAM ({available / 1e9:.1f} GB '
+          'available).')
+    if needed > available:
+        raise embodied.ConfigError(
+            f'replay.size {size} needs {needed / 1e9:.1f} GB of RAM at '
+            f'capacity ({per_step:,} bytes per step), more than the '
+            f'{available / 1e9:.1f} GB available: at most '
+            f'{int(available // per_step):,} steps fit, fewer leave room for '
+            'the agent')
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable;
+    physical memory elsewhere)."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
 
 
 def env_seed(config, evaluation):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from embodied.replay import Replay
+import embodied
+from embodied.replay import Replay, bytes_per_step
 
 
 def add_episode(replay, length, worker=0, offset=0):
@@ -91,3 +92,38 @@ def test_drop_discards_unfinished_episode(tmp_path):
     replay.add({'step': np.int32(50), 'is_first': False, 'is_last': True,
                 'reward': np.float32(0)}, 0)
     assert len(replay) == 1
+
+
+@pytest.mark.parametrize('keep', [False, True])
+def test_evicted_episodes_leave_the_disk_unless_kept(tmp_path, keep):
+    replay = Replay(tmp_path, capacity=50, chunk=10, keep_evicted=keep)
+    for i in range(5):
+        add_episode(replay, 20, offset=100 * i)
+    assert replay.stats['episodes'] == 2
+    assert len(list(tmp_path.glob('*.npz'))) == (5 if keep else 2)
+
+
+def test_bytes_per_step_counts_what_the_replay_stores():
+    spaces = {
+        'image': embodied.Space(np.uint8, (64, 64, 3)),
+        'reward': embodied.Space(np.float32),
+        'is_first': embodied.Space(bool),
+        'log_choice': embodied.Space(np.float32, (4,)),
+        'action': embodied.Space(np.float32, (6,)),
+        'reset': embodied.Space(bool)}
+    assert bytes_per_step(spaces) == 64 * 64 * 3 + 4 + 1 + 6 * 4
+
+
+def test_a_replay_larger_than_the_memory_is_refused_with_the_size_that_fits(
+        capsys):
+    from mrs_tf import configs, launch
+    config = configs.parse(['--replay.size', '1000000'])
+    spaces = {'image': embodied.Space(np.uint8, (64, 64, 3))}
+    with pytest.raises(embodied.ConfigError, match=(
+            r'^replay.size 1000000 needs 12.3 GB of RAM at capacity '
+            r'\(12,288 bytes per step\), more than the 8.0 GB available: '
+            r'at most 651,041 steps fit')):
+        launch.check_replay_memory(config, spaces, available=8e9)
+    launch.check_replay_memory(config, spaces, available=16e9)
+    assert 'Replay at capacity: 1,000,000 steps x 12,288 bytes = 12.29 GB' in (
+        capsys.readouterr().out)
