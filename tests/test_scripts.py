@@ -80,7 +80,7 @@ def test_scripts_import_without_tensorflow():
     code = (
         'import sys; import analyze, bench, check_distribute, '
         'controllability, count_parameters, gpu_check, plot, sweep, '
-        'upstream_runs; '
+        'subgoal_distance, upstream_runs; '
         'assert "tensorflow" not in sys.modules, "tensorflow imported"')
     run_python('-c', code, cwd=ROOT / 'scripts')
 
@@ -408,3 +408,19 @@ def test_gpu_check_without_a_gpu_fails_with_one_line():
     assert result.returncode == 1
     assert 'error: tf.platform is gpu but TensorFlow sees no GPU' in (
         result.stderr)
+
+
+def test_subgoal_distance_simulation_shows_the_tradeoff(tmp_path):
+    """Paper Fig. 1: near subgoals jitter, far ones cut corners."""
+    import subgoal_distance
+    subgoal_distance.main(['--out', str(tmp_path), '--paths', '4'])
+    results = json.loads(
+        (tmp_path / 'subgoal_distance.json').read_text())['results']
+    error = {k: v['tracking_error'] for k, v in results.items()}
+    turning = {k: v['turning_deg_per_step'] for k, v in results.items()}
+    assert turning['d=1'] > 3 * turning['d=8']
+    assert turning['d=8'] > turning['d=32']
+    assert error['d=32'] > 3 * error['d=4']
+    assert error['adaptive'] < error['d=16'] and (
+        turning['adaptive'] < turning['d=2'])
+    assert open_image(tmp_path / 'subgoal_distance.png')[0] > 0
