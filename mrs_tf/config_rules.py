@@ -1,7 +1,8 @@
 """What an MRS config may hold beyond its keys' types (which embodied.Config
 checks): the allowed range or set of every numeric and enum-like key, the
 keys left free, and the rules that tie keys together. configs.parse and
-configs.load_run apply them before anything starts. Imports no TensorFlow.
+configs.load_run apply them before anything starts; launch.run checks the
+paths a run reads and writes (check_paths). Imports no TensorFlow.
 
 RANGES, CHOICES and FREE are matched in order by regexes over the dotted
 keys (the first match decides); lists are checked entry by entry.
@@ -78,7 +79,21 @@ def check(config):
     if not problems:  # The rules below assume valid single keys.
         problems += (
             _skill_problems(config) + _eval_choice_problems(config)
-            + _shape_problems(config) + _path_problems(config))
+            + _shape_problems(config))
+    if problems:
+        raise embodied.ConfigError('; '.join(problems))
+
+
+def check_paths(config):
+    """The paths a run reads or writes, checked when it starts (a sweep
+    may name a checkpoint an earlier run of it writes)."""
+    problems = []
+    source = config.from_checkpoint
+    if source and not pathlib.Path(source).exists():
+        problems.append(f'from_checkpoint {source}: no such file or directory')
+    logdir = pathlib.Path(config.logdir) if config.logdir else None
+    if logdir and logdir.exists() and not logdir.is_dir():
+        problems.append(f'logdir {logdir} is a file, not a directory')
     if problems:
         raise embodied.ConfigError('; '.join(problems))
 
@@ -203,14 +218,3 @@ def decoded_image_size(kernels):
     for kernel in kernels:
         side = (side - 1) * 2 + kernel
     return side
-
-
-def _path_problems(config):
-    problems = []
-    source = config.from_checkpoint
-    if source and not pathlib.Path(source).exists():
-        problems.append(f'from_checkpoint {source}: no such file or directory')
-    logdir = pathlib.Path(config.logdir) if config.logdir else None
-    if logdir and logdir.exists() and not logdir.is_dir():
-        problems.append(f'logdir {logdir} is a file, not a directory')
-    return problems

@@ -10,6 +10,8 @@ import sys
 import embodied
 from embodied.envs import MissingDependencyError, UnknownTaskError
 
+from . import config_rules
+
 EVAL_SEED_OFFSET = 10_000
 USER_ERRORS = (
     embodied.ConfigError, embodied.IncompatibleCheckpoint, UnknownTaskError,
@@ -20,6 +22,7 @@ def run(config):
     # Environments first: a bad task name fails before anything is written.
     # eval_only plays on the evaluation environments' seeds, so its episodes
     # never repeat the start states of the episodes the agent trained on.
+    config_rules.check_paths(config)
     evaluating = config.run.script == 'eval_only'
     envs = make_envs(
         config, config.env.amount, seed=env_seed(config, evaluating))

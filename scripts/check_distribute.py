@@ -81,10 +81,12 @@ def main(argv):
     rng = np.random.default_rng(config.seed)
     first, second = (
         random_batch(obs_space, act_space, config, rng) for _ in range(2))
-    single, multi = (
+    # The multi-device agent first: TensorFlow splits the CPU into logical
+    # devices only before it initialises.
+    multi, single = (
         launch.make_agent(config.update({'tf.devices': devices}),
                           obs_space, act_space, announce=False)
-        for devices in (1, config.tf.devices))
+        for devices in (config.tf.devices, 1))
     single.train(first)
     multi.train(first)
     assert [v.shape for v in single.variables] == [
