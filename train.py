@@ -7,10 +7,6 @@ TensorFlow at import time (mrs_tf.launch loads it when it builds the
 agent).
 """
 
-import os
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
-
 from mrs_tf import configs, launch
 
 SUMMARY_KEYS = (

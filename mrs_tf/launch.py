@@ -12,6 +12,10 @@ from embodied.envs import MissingDependencyError, UnknownTaskError
 
 from . import config_rules
 
+# TensorFlow's C++ info lines (CPU features, device setup) stay out of the
+# output of every program that builds agents here; warnings and errors show.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
 EVAL_SEED_OFFSET = 10_000
 USER_ERRORS = (
     embodied.ConfigError, embodied.IncompatibleCheckpoint, UnknownTaskError,
