@@ -25,6 +25,7 @@ from . import nets
 from . import replicas
 from .hierarchy import Hierarchy
 from .module import compute_dtype, precision
+from .worker import action_shape
 from .world_model import WorldModel
 
 MODES = ('train', 'eval')
@@ -42,7 +43,9 @@ class Agent(tf.Module):
         self.config = config
         self.obs_space = {
             k: v for k, v in obs_space.items() if not k.startswith('log_')}
+        # Discrete actions are integers outside and one-hot vectors inside.
         self.act_space = act_space['action']
+        self.action_shape = action_shape(self.act_space)
         self.step = step
         self.precision = resolve_precision(config)
         self.strategy = make_strategy(config.tf.devices)
@@ -104,7 +107,7 @@ class Agent(tf.Module):
             k: np.zeros((1, steps) + v.shape, v.dtype)
             for k, v in self.obs_space.items()}
         data['action'] = np.zeros(
-            (1, steps) + self.act_space.shape, np.float32)
+            (1, steps) + self.act_space.shape, self.act_space.dtype)
         with self.scope():
             self._train(self._inputs(data))
 
@@ -177,7 +180,7 @@ class Agent(tf.Module):
             'obs_space': {
                 k: [list(v.shape), v.dtype.name]
                 for k, v in self.obs_space.items()},
-            'act_shape': list(self.act_space.shape),
+            'act_shape': list(self.action_shape),
             'model': {
                 k: list(v) if isinstance(v, tuple) else v
                 for k, v in flat.items() if k.startswith(SHAPE_KEYS)},
@@ -203,9 +206,14 @@ class Agent(tf.Module):
                 f"(checkpoint vs config): {'; '.join(problems)}")
 
     def _inputs(self, data):
-        return {
+        inputs = {
             k: tf.convert_to_tensor(v) for k, v in data.items()
             if k in self.obs_space or k == 'action'}
+        if 'action' in inputs and self.act_space.discrete:
+            index = tf.cast(inputs['action'], tf.int32) - int(
+                self.act_space.low)
+            inputs['action'] = tf.one_hot(index, self.action_shape[0])
+        return inputs
 
     def _initial_policy_state(self, batch_size):
         rssm = self.config.rssm
@@ -215,7 +223,7 @@ class Agent(tf.Module):
             'deter': tf.zeros([batch_size, rssm.deter], dtype),
             'logit': tf.zeros(stoch, dtype),
             'stoch': tf.zeros(stoch, dtype)}
-        action = tf.zeros((batch_size,) + self.act_space.shape, tf.float32)
+        action = tf.zeros((batch_size,) + self.action_shape, tf.float32)
         return latent, self.hierarchy.initial(batch_size), action
 
     def _policy(self, obs, state, mode):
@@ -232,8 +240,16 @@ class Agent(tf.Module):
         dist, carry = self.hierarchy.policy(latent, carry, choice=choice)
         action = dist.mode() if mode == 'eval' else dist.sample()
         _, choice = self.hierarchy.manager.actor.unpack(carry['skill'])
-        outs = {'action': action, 'log_choice': choice}
+        outs = {'action': self._env_action(action), 'log_choice': choice}
         return outs, (latent, carry, action)
+
+    def _env_action(self, action):
+        """The policy's action as the environment takes it: an index for
+        discrete actions."""
+        if not self.act_space.discrete:
+            return action
+        index = tf.argmax(action, -1, output_type=tf.int32)
+        return tf.cast(index + int(self.act_space.low), self.act_space.dtype)
 
     def _train(self, data):
         key = tf.stack([tf.constant(self.config.seed, tf.int64),

@@ -68,7 +68,7 @@ FREE = (
     r'logdir|task|from_checkpoint|eval_choice|mrs\.skills|run\.log_filter'
     r'|run\.video_keys|.*_keys|.*\.wd_pattern|tf\.deterministic'
     r'|run\.check_finite_every_step|env\.render|imag_unroll|rssm\.unroll'
-    r'|replay\.keep_evicted')
+    r'|replay\.keep_evicted|env\.kwargs|run\.log_keys_max')
 
 
 def check(config):
@@ -79,7 +79,7 @@ def check(config):
     if not problems:  # The rules below assume valid single keys.
         problems += (
             _skill_problems(config) + _eval_choice_problems(config)
-            + _shape_problems(config))
+            + _shape_problems(config) + _env_problems(config))
     if problems:
         raise embodied.ConfigError('; '.join(problems))
 
@@ -208,6 +208,27 @@ def _shape_problems(config):
             f'decoder.cnn_kernels {list(config.decoder.cnn_kernels)} '
             f'produce {decoded}x{decoded} images (use --env.size {decoded} '
             f'{decoded}, other kernels, or --env.render False)')
+    return problems
+
+
+def _env_problems(config):
+    """Keywords and key patterns of gym_ tasks (embodied.envs.GymEnv)."""
+    env = config.env
+    problems = []
+    try:
+        embodied.envs.parse_gym_kwargs(env.kwargs)
+    except ValueError as error:
+        problems.append(str(error))
+    for key in ('env.obs_keys', 'run.log_keys_max'):
+        try:
+            re.compile(config[key])
+        except re.error as error:
+            problems.append(f'{key} {config[key]!r} is not a regex: {error}')
+    gym = config.task.startswith('gym_')
+    if not gym and (env.kwargs.strip() or env.obs_keys != '.*'):
+        problems.append(
+            f'env.kwargs and env.obs_keys apply to gym_ tasks, not '
+            f'{config.task}')
     return problems
 
 

@@ -149,9 +149,13 @@ def _event_size(tensor, dims):
 
 
 def normalized_entropy(dist):
-    """Per-dimension entropy of an Independent distribution, mapped so that
-    0 is the least and 1 the most entropy the distribution can have."""
-    entropy = dist.distribution.entropy()
-    size = entropy.shape[-1]
+    """Entropy mapped so that 0 is the least and 1 the most entropy the
+    distribution can have: per dimension of an Independent distribution,
+    one value for a single categorical."""
+    if isinstance(dist, tfd.Independent):
+        entropy = dist.distribution.entropy()
+        size = entropy.shape[-1]
+    else:
+        entropy, size = dist.entropy(), 1
     low, high = dist.minent / size, dist.maxent / size
     return (entropy - low) / (high - low)

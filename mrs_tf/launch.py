@@ -111,7 +111,9 @@ def make_envs(config, amount, seed):
     return embodied.make_envs(
         config.task, amount, parallel=env.parallel, seed=seed,
         repeat=env.repeat, size=tuple(env.size), camera=env.camera,
-        length=env.length, render=env.render)
+        length=env.length, render=env.render,
+        gym_kwargs=embodied.envs.parse_gym_kwargs(env.kwargs),
+        obs_keys=env.obs_keys)
 
 
 def env_spaces(config, seed=None):

@@ -122,6 +122,12 @@ def test_project_presets_load():
      'from_checkpoint /nonexistent/run: no such file or directory'),
     (['--env.length', '10'], 'env.length 10 makes episodes of 11 steps'),
     (['--env.size', '32', '32'], 'produce 64x64 images'),
+    (['--task', 'gym_CartPole-v1', '--env.kwargs', '{a: 1'],
+     'is not YAML'),
+    (['--env.kwargs', '{max_episode_steps: 9}'],
+     'env.kwargs and env.obs_keys apply to gym_ tasks, not dmc_walker_walk'),
+    (['--run.log_keys_max', '(a'], 'is not a regex'),
+    (['--task', 'gym_NoSuchEnv-v0'], "Unknown Gymnasium id 'NoSuchEnv-v0'"),
 ])
 def test_train_py_bad_input_exits_2_with_one_line(argv, message):
     result = subprocess.run(

@@ -345,10 +345,14 @@ class ScriptedEnv(SimulatorEnv):
         self.terminate_at = terminate_at
         self.truncate_at = truncate_at
         self.simulator_steps = 0
-        shapes = {'scalar': (), 'vector': (3,), 'empty': (0,)}
+        spaces = {
+            'scalar': Space(np.float32), 'vector': Space(np.float32, (3,)),
+            'empty': Space(np.float32, (0,))}
         kwargs = {'repeat': 1, 'size': (4, 6), 'render': True, 'length': 0,
                   **kwargs}
-        super().__init__(-np.ones(2), np.ones(2), shapes, **kwargs)
+        super().__init__(
+            Space(np.float32, None, -np.ones(2), np.ones(2)), spaces,
+            **kwargs)
 
     def _reset(self):
         self.simulator_steps = 0

@@ -29,7 +29,19 @@ TASKS = {
         'domain cup is short for ball_in_cup'),
     **{name: f'Gymnasium-Robotics {env_id}, sparse reward'
        for name, (env_id, _) in GYMR_TASKS.items()},
+    'gym_<EnvId>': (
+        'any registered Gymnasium id, e.g. gym_CartPole-v1 or '
+        'gym_my_module:MyEnv-v0 (imports my_module first)'),
+    'crafter_reward': 'Crafter with its reward (achievements logged)',
+    'crafter_noreward': 'Crafter without reward (achievements logged)',
+    'minigrid_<Name>': (
+        'a MiniGrid task rendered from above, e.g. minigrid_DoorKey-8x8-v0'),
 }
+
+
+# MiniGrid's symbolic 'image' and its 'mission' text are left out: the agent
+# sees the rendered grid and its heading.
+MINIGRID_KEYS = '^direction$'
 
 
 class UnknownTaskError(ValueError):
@@ -38,6 +50,25 @@ class UnknownTaskError(ValueError):
 
 class MissingDependencyError(ImportError):
     pass
+
+
+def parse_gym_kwargs(text):
+    """The keywords of gymnasium.make from a YAML mapping such as
+    '{max_episode_steps: 200, continuous: true}' ('' for none)."""
+    if not text.strip():
+        return {}
+    from ruamel.yaml import YAML, YAMLError
+    try:
+        kwargs = YAML(typ='safe').load(text)
+    except YAMLError as error:
+        raise ValueError(
+            f'env.kwargs {text!r} is not YAML: {" ".join(str(error).split())}'
+        ) from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(
+            f'env.kwargs must be a mapping such as {{key: value}}, '
+            f'got {text!r}')
+    return kwargs
 
 
 def unknown_task_error(task, candidates):
@@ -49,16 +80,33 @@ def unknown_task_error(task, candidates):
 
 def make_env(
         task, repeat=1, size=(64, 64), camera=-1, length=0, render=True,
-        seed=None):
+        seed=None, gym_kwargs=None, obs_keys='.*'):
     """Builds one environment for a task name (see TASKS).
 
     repeat: action repeat. size: image (height, width). camera: -1 for the
     task's default view. length: episode length in agent steps, 0 for the
     library's. render: include the 'image' key. seed: int or None.
+    gym_kwargs, obs_keys: keywords of gymnasium.make and a regex of the
+    observation keys to keep, for gym_ tasks.
     """
     kwargs = dict(
         repeat=repeat, size=tuple(size), camera=camera, length=length,
         render=render, seed=seed)
+    if task.startswith('gym_'):
+        from embodied.envs import gymnasium_env
+        return gymnasium_env.GymEnv(
+            task[len('gym_'):], gym_kwargs, obs_keys, **kwargs)
+    if gym_kwargs or obs_keys != '.*':
+        raise ValueError(
+            f'env.kwargs and env.obs_keys apply to gym_ tasks, not {task}')
+    if task.startswith('minigrid_'):
+        from embodied.envs import gymnasium_env
+        return gymnasium_env.GymEnv(
+            f"minigrid:MiniGrid-{task[len('minigrid_'):]}",
+            obs_keys=MINIGRID_KEYS, **kwargs)
+    if task in ('crafter_reward', 'crafter_noreward'):
+        from embodied.envs import crafter
+        return crafter.Crafter(task == 'crafter_reward', **kwargs)
     if task.startswith('dmc_'):
         from embodied.envs import dmc
         return dmc.DMC(task[len('dmc_'):], **kwargs)
@@ -66,7 +114,8 @@ def make_env(
         from embodied.envs import gymr
         env_id, follow_body = GYMR_TASKS[task]
         return gymr.GymRobotics(env_id, follow_body=follow_body, **kwargs)
-    raise unknown_task_error(task, list(GYMR_TASKS))
+    raise unknown_task_error(
+        task, list(GYMR_TASKS) + ['crafter_reward', 'crafter_noreward'])
 
 
 class SimulatorEnv(Env):
@@ -79,9 +128,12 @@ class SimulatorEnv(Env):
     and the conversion of observations to float32 vectors.
     """
 
-    def __init__(
-            self, action_low, action_high, vector_shapes, repeat, size, render,
-            length):
+    def __init__(self, action_space, raw_spaces, repeat, size, render, length):
+        """action_space: a Space, float (continuous) or integer (discrete).
+        raw_spaces: {key: Space} of the raw observation; float keys become
+        float32 vectors (scalars of shape (1,), empty ones dropped), uint8
+        keys of rank 3 are images passed through as they are. Keys
+        starting with log_ are logged per episode, not encoded."""
         if int(repeat) < 1 or int(length) < 0:
             raise ValueError(
                 f'Need repeat >= 1 and length >= 0, got {repeat}, {length}.')
@@ -89,14 +141,18 @@ class SimulatorEnv(Env):
         self._size = tuple(size)
         self._render = render
         self._length = int(length)
+        self._image_keys = {
+            key for key, space in raw_spaces.items()
+            if space.dtype == np.uint8 and len(space.shape) == 3}
+        # Scalars the agent encodes become vectors; log_ keys stay scalars.
         self._vector_shapes = {
-            key: (1,) if shape == () else tuple(shape)
-            for key, shape in vector_shapes.items() if np.prod(shape) > 0}
+            key: (1,) if space.shape == () and not key.startswith('log_')
+            else space.shape
+            for key, space in raw_spaces.items()
+            if key not in self._image_keys and np.prod(space.shape) > 0}
+        self._raw_spaces = raw_spaces
         self._obs_space = self._build_obs_space()
-        self._act_space = {
-            'action': Space(np.float32, None, action_low, action_high),
-            'reset': Space(bool),
-        }
+        self._act_space = {'action': action_space, 'reset': Space(bool)}
         self._done = True
         self._agent_steps = 0
 
@@ -135,16 +191,27 @@ class SimulatorEnv(Env):
         }
         if self._render:
             spaces['image'] = Space(np.uint8, self._size + (3,))
+        for key in self._image_keys:
+            spaces[key] = self._raw_spaces[key]
         for key, shape in self._vector_shapes.items():
             spaces[key] = Space(np.float32, shape)
         return spaces
 
     def _checked_action(self, action):
-        expected = self._act_space['action'].shape
-        action = np.asarray(action, np.float32)
-        if action.shape != expected:
+        space = self._act_space['action']
+        action = np.asarray(action)
+        if action.shape != space.shape:
             raise ValueError(
-                f'Expected an action of shape {expected}, got {action.shape}.')
+                f'Expected an action of shape {space.shape}, '
+                f'got {action.shape}.')
+        if space.discrete:
+            if not space.contains(action.astype(space.dtype)) or (
+                    action != action.astype(space.dtype)).any():
+                raise ValueError(
+                    f'Expected an integer action in [{space.low}, '
+                    f'{space.high}], got {action}.')
+            return action.astype(space.dtype)
+        action = action.astype(np.float32)
         if not np.isfinite(action).all():
             raise ValueError(f'Actions must be finite, got {action}.')
         return action
@@ -158,6 +225,8 @@ class SimulatorEnv(Env):
         }
         if self._render:
             obs['image'] = self._render_image()
+        for key in self._image_keys:
+            obs[key] = np.asarray(raw[key], np.uint8)
         for key, shape in self._vector_shapes.items():
             obs[key] = np.asarray(raw[key], np.float32).reshape(shape)
         return obs

@@ -6,6 +6,7 @@ import numpy as np
 
 from embodied.envs import (
     MissingDependencyError, SimulatorEnv, unknown_task_error)
+from embodied.space import Space
 
 SHORT_DOMAIN_NAMES = {'ball_in_cup': 'cup'}
 DEFAULT_CAMERAS = {'quadruped': 2}
@@ -52,12 +53,12 @@ class DMC(SimulatorEnv):
             camera = DEFAULT_CAMERAS.get(domain, 0)
         self._camera = camera
         spec = self._env.action_spec()
-        vector_shapes = {
-            key: value.shape
+        raw_spaces = {
+            key: Space(np.float32, value.shape)
             for key, value in self._env.observation_spec().items()}
         super().__init__(
-            spec.minimum, spec.maximum, vector_shapes, repeat, size, render,
-            length)
+            Space(np.float32, None, spec.minimum, spec.maximum), raw_spaces,
+            repeat, size, render, length)
 
     def close(self):
         self._env.physics.free()

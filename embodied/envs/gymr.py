@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from embodied.envs import MissingDependencyError, SimulatorEnv
+from embodied.space import Space
 
 # Looks straight down from 10 m: the ant and about two maze cells across.
 OVERHEAD_VIEW = dict(distance=10.0, elevation=-90.0, azimuth=90.0)
@@ -51,11 +52,12 @@ class GymRobotics(SimulatorEnv):
                 self._env.unwrapped, size, camera, follow_body)
         self._seed = seed
         space = self._env.action_space
-        vector_shapes = {
-            key: value.shape
+        raw_spaces = {
+            key: Space(np.float32, value.shape)
             for key, value in self._env.observation_space.spaces.items()}
         super().__init__(
-            space.low, space.high, vector_shapes, repeat, size, render, length)
+            Space(np.float32, None, space.low, space.high), raw_spaces,
+            repeat, size, render, length)
 
     def close(self):
         if self._camera:

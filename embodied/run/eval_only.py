@@ -25,7 +25,9 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
     episodes = episodes[:config.run.eval_eps]
     video_keys = tuple(config.run.video_keys)
     metrics = [
-        episode_metrics(episode, video_keys if index == 0 else ())
+        episode_metrics(
+            episode, video_keys if index == 0 else (),
+            config.run.log_keys_max)
         for index, episode in enumerate(episodes)]
     tag = choice_tag(config.eval_choice)
     # Not 'eval_episode': these episodes must not enter the learning curves

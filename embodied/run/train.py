@@ -33,7 +33,9 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
 
     def log_episode(episode, worker):
         keys = video_keys if should_video(step) else ()
-        logger.add(episode_metrics(episode, keys), prefix='episode')
+        logger.add(
+            episode_metrics(episode, keys, run.log_keys_max),
+            prefix='episode')
         logger.add(replay.stats, prefix='replay')
         logger.write()
 
@@ -88,12 +90,15 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
             driver.on_step(train_step)
             print('Start training loop.')
             while step < run.steps:
-                period = min(run.eval_every, run.save_every)
+                # 0 turns evaluation or saving off: it sets no period.
+                period = min(
+                    [p for p in (run.eval_every, run.save_every) if p > 0],
+                    default=run.steps)
                 driver(policy, steps=min(period, run.steps - int(step)))
                 if should_eval(step) and run.eval_eps:
                     _evaluate(
                         eval_driver, eval_policy, logger, run.eval_eps,
-                        video_keys)
+                        video_keys, run.log_keys_max)
                 if should_save(step):
                     check_finite(metrics, step)  # Never save diverged weights.
                     checkpoint.save(step)
@@ -175,12 +180,13 @@ def _log_training(logger, agent, batch, metrics, timer, counts):
     logger.write(fps=True)
 
 
-def _evaluate(eval_driver, policy, logger, episodes, video_keys):
+def _evaluate(eval_driver, policy, logger, episodes, video_keys, max_keys):
     eval_driver.reset()
     finished = eval_driver.collect_episodes(policy, episodes)
     for index, episode in enumerate(finished):
         keys = video_keys if index == 0 else ()
-        logger.add(episode_metrics(episode, keys), prefix='eval_episode')
+        logger.add(
+            episode_metrics(episode, keys, max_keys), prefix='eval_episode')
         logger.write()
     scores = [episode_metrics(ep)['score'] for ep in finished]
     logger.scalar('eval_episode/mean_score', np.mean(scores))
