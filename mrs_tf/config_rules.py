@@ -35,10 +35,10 @@ RANGES = (  # (key regex, lowest, highest): inclusive
     (r'.*\.(layers|mlp_layers)', 0, UNBOUNDED),
     (r'.*\.(units|mlp_units|cnn_depth|cnn_kernels|deter|stoch|classes)',
      1, UNBOUNDED),
-    (r'skill_shape|skill_duration|imag_horizon|slow_target_update',
-     1, UNBOUNDED),
+    (r'skill_shape|skill_duration|imag_horizon|slow_target_update'
+     r'|mrs\.prune_window', 1, UNBOUNDED),
     (r'discount|return_lambda|wmkl_balance|slow_target_fraction'
-     r'|manager_actent|.*\.unimix|(advnorm|retnorm)\.decay', 0, 1),
+     r'|manager_actent|mrs\.prune_share|.*\.unimix|(advnorm|retnorm)\.decay', 0, 1),
     (r'.*_opt\.(lr|eps|clip|wd)|.*\.(minstd|maxstd|outscale)'
      r'|loss_scales\..*|(wmkl|actent|skill_kl)\.(scale|target|min|max|vel)'
      r'|(advnorm|retnorm)\.max', 0, UNBOUNDED),
@@ -62,13 +62,15 @@ CHOICES = (  # (key regex, allowed values)
      ('deter', 'stoch')),
     (r'worker_inputs', ('deter', 'stoch', 'goal')),
     (r'mrs\.expl_reward', EXPL_REWARDS),
+    (r'mrs\.choice', ('learned', 'random')),
 )
 # Free text, or checked by a rule below.
 FREE = (
     r'logdir|task|from_checkpoint|eval_choice|mrs\.skills|run\.log_filter'
     r'|run\.video_keys|.*_keys|.*\.wd_pattern|tf\.deterministic'
     r'|run\.check_finite_every_step|env\.render|imag_unroll|rssm\.unroll'
-    r'|replay\.keep_evicted|env\.kwargs|run\.log_keys_max')
+    r'|replay\.keep_evicted|env\.kwargs|run\.log_keys_max|mrs\.manager'
+    r'|mrs\.adaptive')
 
 
 def check(config):
@@ -168,6 +170,13 @@ def _skill_problems(config):
     elif expl == 'vanilla' and 'inf' not in skills:
         problems.append(
             'mrs.expl_reward vanilla needs the inf skill in mrs.skills')
+    if not config.mrs.manager and (
+            'goal' in config.worker_inputs or config.worker_rews.goal
+            or config.worker_rews.expl):
+        problems.append(
+            'mrs.manager False (flat) leaves no goal or exploration reward: '
+            'worker_inputs must not hold goal and worker_rews.goal and '
+            '.expl must be 0 (see the flat preset)')
     if config.imag_horizon % config.skill_duration:
         problems.append(
             f'imag_horizon ({config.imag_horizon}) must be a multiple of '

@@ -12,6 +12,7 @@ from . import trajectory
 from .actor_critic import ActorCritic
 from .meta_controller import MetaController
 from .module import Module
+from .pruning import ResolutionPruner
 from .skills import INF, SkillModules
 from .worker import WorkerActor
 
@@ -27,9 +28,13 @@ class Hierarchy(Module):
         self.duration = config.skill_duration
         self.skills = SkillModules(
             config.mrs.skills, config.skill_shape, config.rssm.deter, config)
+        self.pruner = ResolutionPruner(
+            config.mrs.skills, config.mrs.prune_share,
+            config.mrs.prune_window) if config.mrs.adaptive else None
         self.manager = ActorCritic(
             MetaController(
-                len(self.skills.skills), config.skill_shape, config),
+                len(self.skills.skills), config.skill_shape, config,
+                self.pruner.active if self.pruner else None),
             REWARD_KEYS, config.manager_rews, config)
         self.worker = ActorCritic(
             WorkerActor(act_space, config), REWARD_KEYS, config.worker_rews,
@@ -48,7 +53,8 @@ class Hierarchy(Module):
         """The worker's action distribution and the new carry. A new goal is
         chosen where carry['step'] is a multiple of K, or, in imagination,
         where the static flag `update` says so. `choice` replaces the
-        choice head for evaluation: 'learned', 'random' or 'fixed:<i>'."""
+        choice head: 'learned', 'random' or 'fixed:<i>' (mrs.choice in
+        training, eval_choice in evaluation)."""
         if update is False:
             new = {k: carry[k] for k in ('skill', 'goal')}
         else:
@@ -90,19 +96,31 @@ class Hierarchy(Module):
 
     def train(self, start, feat):
         """Skill modules on replay states `feat` [B, T, D], then worker and
-        manager on a trajectory imagined from the start states [N, ...]."""
-        metrics = self.skills.train(feat)
+        manager on a trajectory imagined from the start states [N, ...].
+        Without a manager (mrs.manager False, the flat baseline) only the
+        worker trains, on the extrinsic reward."""
+        manager = self.config.mrs.manager
+        active = self.pruner.active if self.pruner else None
+        metrics = self.skills.train(feat, active) if manager else {}
         with tf.GradientTape(persistent=True) as tape:
             traj = self.imagine(start)
             worker_traj = trajectory.split_traj(
                 traj, self.duration, self.config.discount)
-            manager_traj = trajectory.abstract_traj(
-                traj, self.duration, self.config.discount)
+            if manager:
+                manager_traj = trajectory.abstract_traj(
+                    traj, self.duration, self.config.discount)
         mets = self.worker.update(worker_traj, tape)
         metrics.update({f'worker_{k}': v for k, v in mets.items()})
-        mets = self.manager.update(manager_traj, tape)
-        metrics.update({f'manager_{k}': v for k, v in mets.items()})
-        metrics.update(self._choice_metrics(traj['skill'][0], 'imag_choice'))
+        if manager:
+            mets = self.manager.update(manager_traj, tape)
+            metrics.update({f'manager_{k}': v for k, v in mets.items()})
+            metrics.update(
+                self._choice_metrics(traj['skill'][0], 'imag_choice'))
+        if self.pruner:
+            _, choice = self.manager.actor.unpack(
+                traj['skill'][::self.duration])
+            shares = replicas.mean(tf.reduce_mean(choice, [0, 1]))
+            metrics.update(self.pruner.update(shares))
         return traj, metrics
 
     def imagine(self, start, policy=None):
@@ -111,14 +129,16 @@ class Hierarchy(Module):
         -> (action, carry)`, with its three reward streams."""
         def hierarchy_policy(state, carry, t):
             update = None if t is None else t % self.duration == 0
-            dist, carry = self.policy(state, carry, update)
+            dist, carry = self.policy(
+                state, carry, update, self.config.mrs.choice)
             return dist.sample(), carry
         policy = policy or hierarchy_policy
         initial = self.initial(tf.shape(start['deter'])[0])
         traj = self.wm.imagine(
             policy, start, self.config.imag_horizon, initial)
         traj['reward_extr'] = self.wm.heads['reward'](traj).mean()[1:]
-        traj['reward_expl'] = self.exploration_reward(traj)
+        if self.config.mrs.manager:
+            traj['reward_expl'] = self.exploration_reward(traj)
         traj['reward_goal'] = trajectory.goal_reward_cosine_max(
             tf.cast(traj['deter'], tf.float32), traj['goal'])
         return traj
@@ -130,9 +150,14 @@ class Hierarchy(Module):
         feat = tf.cast(traj['deter'], tf.float32)
         feat, start = feat[1:], feat[:1]
         vanilla = self.config.mrs.expl_reward == 'vanilla'
+        skills = [INF] if vanilla else self.skills.lengths
         with replicas.batch_axis(1):
-            errors = self.skills.reconstruction_errors(
-                [INF] if vanilla else self.skills.lengths, feat, start)
+            errors = self.skills.reconstruction_errors(skills, feat, start)
+        if self.pruner and not vanilla:  # Pruned modules explain nothing.
+            index = [self.skills.skills.index(s) for s in skills]
+            pruned = 1.0 - tf.gather(self.pruner.active, index)
+            shape = [-1] + [1] * (errors.shape.rank - 1)
+            errors += 1e9 * tf.reshape(pruned, shape)
         return tf.reduce_min(errors, 0)
 
     def _choice_metrics(self, skill, prefix):
@@ -170,7 +195,11 @@ def override_choice(choice, override):
     if override == 'learned':
         return choice
     if override == 'random':
-        index = tf.random.uniform(tf.shape(choice)[:1], 0, count, tf.int32)
+        batch = choice.shape[:1]
+        if not batch.is_fully_defined():
+            batch = tf.shape(choice)[:1]
+        uniform = replicas.uniform(batch)
+        index = tf.minimum(tf.cast(uniform * count, tf.int32), count - 1)
     elif override.startswith('fixed:'):
         index = tf.fill(tf.shape(choice)[:1], int(override.split(':')[1]))
     else:

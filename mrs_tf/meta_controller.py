@@ -5,11 +5,11 @@ every head and the one-hot choice into one vector."""
 import numpy as np
 import tensorflow as tf
 
+from . import distributions as dists
 from . import nets
 from .autoadapt import AutoAdapt
 from .distributions import normalized_entropy
 from .module import Module
-
 
 
 class MetaController(Module):
@@ -19,9 +19,12 @@ class MetaController(Module):
     head is always chosen and contributes nothing else.
     """
 
-    def __init__(self, num_heads, skill_shape, config):
+    def __init__(self, num_heads, skill_shape, config, active=None):
+        """active: a variable [num_heads] of 1 (choosable) and 0 (pruned,
+        see pruning.py), or None for a fixed set."""
         actor = dict(config.actor)
         self.num_heads = num_heads
+        self.active = active
         self.skill_shape = tuple(skill_shape)
         self.trunk = nets.MLP(
             None, actor['layers'], actor['units'], inputs=actor['inputs'],
@@ -38,6 +41,10 @@ class MetaController(Module):
             for _ in range(num_heads)]
         self.choice_entropy = AutoAdapt((), **actent, inverse=True) \
             if num_heads > 1 else None
+        # mrs.choice random: the resolution is drawn uniformly (HiPPO's
+        # random commitment length) and the choice head is never trained.
+        self.train_choice = self.choice is not None and (
+            config.mrs.choice == 'learned')
 
     @property
     def action_size(self):
@@ -47,6 +54,11 @@ class MetaController(Module):
         """(skill dists [N heads], choice dist or None)."""
         x = self.trunk(state)
         choice = self.choice(x) if self.choice else None
+        if choice is not None and self.active is not None:
+            # Exactly zero probability (exp(-1e4) underflows) but finite
+            # log-probabilities, so entropies and gradients stay finite.
+            logits = tf.math.log(choice.probs_parameter())
+            choice = dists.OneHotDist(logits=logits + (self.active - 1) * 1e4)
         return [head(x) for head in self.heads], choice
 
     def sample(self, state):
@@ -74,14 +86,20 @@ class MetaController(Module):
 
     def log_prob(self, heads, choice, action):
         """sum_i c_i log pi_i(z_i | s) + log pi_c(c | s): a head that was not
-        chosen gets no policy gradient from this step."""
+        chosen gets no policy gradient from this step. Without a trained
+        choice head (mrs.choice random) the last term is left out."""
         skills, chosen = self.unpack(action)
         logp = tf.add_n([
             chosen[..., i] * dist.log_prob(skills[..., i, :, :])
             for i, dist in enumerate(heads)])
-        if choice is not None:
+        if self.train_choice:
             logp += choice.log_prob(chosen)
         return logp
+
+    def _max_choice_entropy(self):
+        if self.active is None:
+            return np.log(self.num_heads)
+        return tf.math.log(tf.maximum(tf.reduce_sum(self.active), 2.0))
 
     def loss(self, traj, advantage):
         """REINFORCE with the paper's Eq. 5 log-probability, plus one
@@ -101,8 +119,8 @@ class MetaController(Module):
             bonus, mets = adapt(normalized_entropy(dist)[:-1])
             loss += chosen[..., i] * tf.reduce_sum(bonus, -1)
             metrics.update({f'head{i}_actent_{k}': v for k, v in mets.items()})
-        if choice is not None:
-            entropy = choice.entropy()[:-1] / np.log(self.num_heads)
+        if self.train_choice:
+            entropy = choice.entropy()[:-1] / self._max_choice_entropy()
             bonus, mets = self.choice_entropy(entropy)
             loss += bonus
             metrics.update({f'choice_actent_{k}': v for k, v in mets.items()})

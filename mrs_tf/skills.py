@@ -111,16 +111,17 @@ class SkillModules(Module):
                 f'{feat.shape[1]} steps')
         return feat[:, :-skill], feat[:, skill:]
 
-    def train(self, feat):
-        """One step on the sum of the modules' ELBOs on replay states."""
+    def train(self, feat, active=None):
+        """One step on the sum of the modules' ELBOs on replay states;
+        `active` [N] (1 or 0) leaves pruned modules out (pruning.py)."""
         feat = tf.stop_gradient(tf.cast(feat, tf.float32))
         metrics = {}
         adapted = self.opt.snapshot(self.kl_scales.values())
         with tf.GradientTape() as tape:
             losses = []
-            for skill in self.skills:
+            for i, skill in enumerate(self.skills):
                 loss, mets = self.elbo(skill, *self.pairs(skill, feat))
-                losses.append(loss)
+                losses.append(loss if active is None else active[i] * loss)
                 metrics.update(
                     {f'skill{skill}_{k}': v for k, v in mets.items()})
             loss = tf.add_n(losses)

@@ -39,7 +39,8 @@ from mrs_tf import configs
 CHOICE_KEY = re.compile(r'^episode/mean_log_choice_(\d+)$')
 CURVE_KEY = re.compile(
     r'^(episode/(score|length|mean_log_choice_\d+)|eval_episode/mean_score'
-    r'|eval_only_.*)$')
+    r'|eval_only_.*|train/adaptive_active_.*)$')
+ACTIVE_KEY = 'train/adaptive_active_{}'
 RUNS_FILE = 'runs.json'
 FORMATS = ('png', 'pdf')
 
@@ -184,7 +185,13 @@ def upstream_train_every():
 def derive_preset(config):
     """The configs.yaml agent preset a resolved config corresponds to."""
     skills = tuple(config.mrs.skills)
-    if config.manager_rews.extr == 0:
+    if not config.mrs.manager:
+        preset = 'flat'
+    elif config.mrs.choice == 'random':
+        preset = 'random_choice'
+    elif config.mrs.adaptive:
+        preset = 'mrs_adaptive'
+    elif config.manager_rews.extr == 0:
         preset = 'explore_only'
     elif skills == ('inf',):
         upstream = config.run.train_every == upstream_train_every()
@@ -359,6 +366,10 @@ def plot_streams(runs, bins, mode, out):
         ax.stackplot(
             ranges.ravel(), np.repeat(shares, 2, 0).T,
             labels=[str(s) for s in skills])
+        for skill, step in pruning_steps(matching, skills):
+            ax.axvline(step, color='k', linestyle='--', linewidth=0.8)
+            ax.text(step, 1.0, f' {skill} pruned', rotation=90,
+                    va='top', fontsize='x-small')
         ax.margins(x=0)
         ax.set_ylim(0, 1)
         ax.set_title(f'{task} {name}: chosen resolution')
@@ -370,6 +381,19 @@ def plot_streams(runs, bins, mode, out):
         written += _save(fig, out, f'choices_{task}_{_slug(name)}')
         plt.close(fig)
     return written
+
+
+def pruning_steps(runs, skills):
+    """(resolution, step) where an adaptive run (mrs.adaptive) first logged
+    a resolution as pruned, for each run and resolution."""
+    marks = []
+    for run in runs:
+        for skill in skills:
+            steps, active = series(run['metrics'], ACTIVE_KEY.format(skill))
+            pruned = np.flatnonzero(active < 1)
+            if pruned.size:
+                marks.append((skill, steps[pruned[0]]))
+    return marks
 
 
 def has_choices(run, skills):

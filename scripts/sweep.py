@@ -2,9 +2,12 @@
 commands behind a table of the paper:
 
     python scripts/sweep.py --table 1
-        DMC: mrs and director
+        DMC: mrs, director, flat (the DreamerV3 column's role) and
+        random_choice (the HiPPO column's role)
     python scripts/sweep.py --table sparse
-        Fetch and AntMaze: mrs and director
+        Fetch and AntMaze: the same four
+    python scripts/sweep.py --table adaptive
+        DMC: mrs and mrs_adaptive (dense resolutions, pruned in training)
     python scripts/sweep.py --table ablations
         single_8/16/32, no_inf, vanilla_expl, explore_only then fine-tuning
     python scripts/sweep.py --table 3 --logdirs logdir/table1/*-mrs-*
@@ -42,9 +45,11 @@ DMC_TASKS = (
 SPARSE_TASKS = (
     'gymr_fetch_push', 'gymr_fetch_pick_and_place', 'antmaze_medium',
     'antmaze_large')
+BASELINES = ('mrs', 'director', 'flat', 'random_choice')
 TRAINING_TABLES = {
-    '1': (DMC_TASKS, ('mrs', 'director')),
-    'sparse': (SPARSE_TASKS, ('mrs', 'director')),
+    '1': (DMC_TASKS, BASELINES),
+    'sparse': (SPARSE_TASKS, BASELINES),
+    'adaptive': (DMC_TASKS, ('mrs', 'mrs_adaptive')),
     'ablations': (
         DMC_TASKS,
         ('single_8', 'single_16', 'single_32', 'no_inf', 'vanilla_expl')),

@@ -113,7 +113,7 @@ def test_shuffled_purity_is_near_chance_for_a_perfect_clustering():
 
 @pytest.mark.parametrize('preset', [
     'mrs', 'director', 'director_upstream', 'single_8', 'single_16', 'single_32', 'no_inf',
-    'vanilla_expl', 'explore_only'])
+    'vanilla_expl', 'explore_only', 'flat', 'random_choice', 'mrs_adaptive'])
 def test_derive_preset_recovers_the_configs_preset(preset):
     config = configs.parse(['--configs', 'dmc_vision', preset])
     assert plot.derive_preset(config) == preset
@@ -307,9 +307,9 @@ def test_sweep_commands_are_valid_train_commands():
     assert finetune[finetune.index('--from_checkpoint') + 1] == (
         commands[5][commands[5].index('--logdir') + 1])
     table1 = sweep.main(['--table', '1', '--seeds', '0'])
-    assert len(table1) == len(sweep.DMC_TASKS) * 2
+    assert len(table1) == len(sweep.DMC_TASKS) * 4
     presets = {c[c.index('--configs') + 2] for c in table1}
-    assert presets == {'mrs', 'director'}
+    assert presets == {'mrs', 'director', 'flat', 'random_choice'}
 
 
 def test_run_config_from_older_code_gets_new_keys_defaults(

@@ -1,0 +1,137 @@
+"""Adaptive resolution discovery (mrs.adaptive, pruning.py): which
+resolutions are pruned and when, what a pruned resolution stops doing, and
+that the pruned set survives a checkpoint."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import embodied
+from conftest import ROOT
+from mrs_tf import replicas
+from mrs_tf.hierarchy import Hierarchy
+from mrs_tf.pruning import ResolutionPruner
+
+SKILLS = (2, 4, 8, 'inf')
+KEY = tf.constant([0, 5], tf.int64)
+
+
+def debug_config(*flags):
+    return embodied.load_config(
+        ROOT / 'configs.yaml',
+        ['--configs', 'mrs_adaptive', 'debug', '--mrs.prune_window', '3',
+         *flags])
+
+
+def feed(pruner, shares, steps):
+    for _ in range(steps):
+        metrics = pruner.update(tf.constant(shares, tf.float32))
+    return metrics
+
+
+def test_a_head_below_the_share_is_pruned_at_the_end_of_the_window():
+    pruner = ResolutionPruner(SKILLS, share=0.05, window=3)
+    feed(pruner, [0.6, 0.0, 0.4, 0.0], 2)
+    np.testing.assert_array_equal(pruner.active, [1, 1, 1, 1])
+    metrics = feed(pruner, [0.6, 0.0, 0.4, 0.0], 1)
+    # The inf resolution is never pruned, whatever its share.
+    np.testing.assert_array_equal(pruner.active, [1, 0, 1, 1])
+    assert float(metrics['adaptive_active_4']) == 0
+    assert float(metrics['adaptive_share_2']) == pytest.approx(0.6)
+    # A new window starts: shares of the old one do not count.
+    feed(pruner, [0.0, 0.0, 1.0, 0.0], 2)
+    feed(pruner, [0.5, 0.0, 0.5, 0.0], 1)
+    np.testing.assert_array_equal(pruner.active, [1, 0, 1, 1])
+
+
+def test_the_last_finite_resolution_is_kept():
+    pruner = ResolutionPruner(SKILLS, share=0.5, window=2)
+    feed(pruner, [0.1, 0.2, 0.0, 0.7], 2)
+    np.testing.assert_array_equal(pruner.active, [0, 1, 0, 1])
+    feed(pruner, [0.1, 0.2, 0.0, 0.7], 4)
+    np.testing.assert_array_equal(pruner.active, [0, 1, 0, 1])
+
+
+@pytest.fixture(scope='module')
+def hierarchy():
+    """A debug hierarchy with resolution 4 pruned."""
+    config = debug_config()
+    assert tuple(config.mrs.skills) == SKILLS
+    act_space = embodied.Space(np.float32, (2,), -1, 1)
+    module = Hierarchy(None, act_space, config)
+    module.pruner.active.assign([1.0, 0.0, 1.0, 1.0])
+    return module
+
+
+def states(count, deter=32):
+    return {'deter': tf.random.stateless_normal([count, deter], [1, 2]),
+            'stoch': tf.one_hot(tf.zeros([count, 4], tf.int32), 4)}
+
+
+def test_a_pruned_resolution_is_never_chosen_and_gets_no_gradient(hierarchy):
+    meta = hierarchy.manager.actor
+    time, batch = 5, 40
+    state = states(time * batch)
+    skills, choice = meta.sample(state)
+    assert float(tf.reduce_sum(choice[:, 1])) == 0
+    assert float(tf.reduce_min(tf.reduce_sum(choice, 0)[::2])) > 0
+    traj = {**state, 'action': meta.pack(skills, choice)}
+    traj = {k: tf.reshape(v, [time, batch] + v.shape[1:].as_list())
+            for k, v in traj.items()}
+    with tf.GradientTape(persistent=True) as tape:
+        loss, _ = meta.loss(traj, tf.random.normal([time - 1, batch]))
+        loss = tf.reduce_mean(loss)
+    assert np.isfinite(float(loss))
+    for i, head in enumerate(meta.heads):
+        grads = tape.gradient(loss, head.trainable_variables)
+        total = sum(float(tf.reduce_sum(tf.abs(g))) for g in grads)
+        assert (total > 0) == (i != 1), (i, total)
+
+
+def test_a_pruned_skill_module_stops_training(hierarchy):
+    skills = hierarchy.skills
+    feat = tf.random.stateless_normal([2, 12, 32], [3, 4])
+    skills.train(feat, hierarchy.pruner.active)  # Builds the variables.
+    def biases(skill):  # Weight decay spares them: only gradients move them.
+        modules = [skills.encoder_heads[skill], skills.decoder_inputs[skill]]
+        return [v.numpy().copy() for m in modules for v in m.variables
+                if 'kernel' not in v.name]
+    before = {s: biases(s) for s in ('2', '4')}
+    skills.train(feat, hierarchy.pruner.active)
+    moved = lambda s: any(
+        not np.array_equal(a, b) for a, b in zip(before[s], biases(s)))
+    assert moved('2') and not moved('4')
+
+
+def test_the_exploration_reward_ignores_pruned_modules(hierarchy):
+    feat = tf.random.stateless_normal([5, 6, 32], [5, 6])
+    with replicas.keyed(KEY):
+        reward = hierarchy.exploration_reward({'deter': feat})
+    with replicas.keyed(KEY), replicas.batch_axis(1):
+        errors = hierarchy.skills.reconstruction_errors(
+            hierarchy.skills.lengths, feat[1:], feat[:1])
+    np.testing.assert_allclose(reward, tf.reduce_min(errors[::2], 0))
+    assert not np.allclose(reward, tf.reduce_min(errors, 0))
+
+
+def test_the_pruned_set_survives_a_checkpoint(hierarchy, tmp_path):
+    feed(hierarchy.pruner, [0.5, 0.0, 0.5, 0.0], 1)  # Mid-window counts.
+    path = tf.train.Checkpoint(hierarchy=hierarchy).write(
+        str(tmp_path / 'ckpt'))
+    fresh = Hierarchy(None, embodied.Space(np.float32, (2,), -1, 1),
+                      debug_config())
+    tf.train.Checkpoint(hierarchy=fresh).read(path).expect_partial()
+    np.testing.assert_array_equal(fresh.pruner.active, [1, 0, 1, 1])
+    assert int(fresh.pruner.steps) == int(hierarchy.pruner.steps) > 0
+    np.testing.assert_array_equal(
+        fresh.pruner.share_sum, hierarchy.pruner.share_sum)
+
+
+def test_stream_graph_marks_the_step_a_resolution_was_pruned():
+    import plot
+    metrics = [
+        {'step': step, 'train/adaptive_active_4': float(step < 300),
+         'train/adaptive_active_2': 1.0}
+        for step in (100, 200, 300, 400)]
+    run = plot.make_run('run', 'task', 'mrs_adaptive', SKILLS, metrics)
+    assert plot.pruning_steps([run], SKILLS) == [(4, 300)]

@@ -1,0 +1,91 @@
+"""The paper's baselines as presets, flat (no manager) and random_choice
+(HiPPO-style random resolution), and a debug run of each and of
+mrs_adaptive."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import embodied
+from conftest import ROOT
+from mrs_tf import configs, replicas
+from mrs_tf.hierarchy import override_choice
+from mrs_tf.meta_controller import MetaController
+
+
+def preset_config(*presets):
+    return embodied.load_config(
+        ROOT / 'configs.yaml', ['--configs', *presets, 'debug'])
+
+
+def nonzero(grads):
+    return any(g is not None and np.abs(g.numpy()).sum() > 0 for g in grads)
+
+
+def test_random_choice_leaves_the_choice_head_untrained():
+    config = preset_config('random_choice')
+    meta = MetaController(4, config.skill_shape, config)
+    time, batch = 5, 3
+    state = {'deter': tf.random.normal([time * batch, 32]),
+             'stoch': tf.one_hot(tf.zeros([time * batch, 4], tf.int32), 4)}
+    skills, choice = meta.sample(state)
+    traj = {**state, 'action': meta.pack(skills, choice)}
+    traj = {k: tf.reshape(v, [time, batch] + v.shape[1:].as_list())
+            for k, v in traj.items()}
+    with tf.GradientTape(persistent=True) as tape:
+        loss, metrics = meta.loss(traj, tf.random.normal([time - 1, batch]))
+        loss = tf.reduce_mean(loss)
+    grad = lambda module: tape.gradient(loss, module.trainable_variables)
+    assert not nonzero(grad(meta.choice))
+    assert nonzero(grad(meta.trunk))
+    assert not any(key.startswith('choice_actent') for key in metrics)
+
+
+def test_random_override_draws_every_resolution_uniformly():
+    choice = tf.one_hot(tf.zeros([20000], tf.int32), 4)
+    with replicas.keyed(tf.constant([0, 1], tf.int64)):
+        drawn = override_choice(choice, 'random')
+    shares = tf.reduce_mean(drawn, 0).numpy()
+    np.testing.assert_allclose(shares, 0.25, atol=0.01)
+    with replicas.keyed(tf.constant([0, 1], tf.int64)):
+        again = override_choice(choice, 'random')
+    np.testing.assert_array_equal(drawn, again)  # Keyed: reproducible.
+
+
+def test_flat_needs_a_goal_free_worker():
+    configs.parse(['--configs', 'flat'])
+    with pytest.raises(embodied.ConfigError, match='mrs.manager False'):
+        configs.parse(
+            ['--configs', 'flat', '--worker_inputs', 'deter', 'stoch', 'goal'])
+
+
+@pytest.mark.parametrize('preset', ['flat', 'random_choice', 'mrs_adaptive'])
+def test_debug_run_of_a_baseline_preset(preset, tmp_path):
+    logdir = tmp_path / preset
+    result = subprocess.run(
+        [sys.executable, 'train.py', '--configs', 'dmc_proprio', preset,
+         'debug', '--task', 'dmc_cartpole_swingup', '--logdir', str(logdir),
+         '--run.steps', '160', '--run.eval_every', '0',
+         '--run.log_every', '40', '--run.train_fill', '60'],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = [json.loads(line) for line in open(logdir / 'metrics.jsonl')]
+    trained = [line for line in lines if 'train/model_loss' in line]
+    assert trained
+    keys = set().union(*trained)
+    if preset == 'flat':
+        assert 'train/worker_extr_critic_loss' in keys
+        assert not any(k.startswith('train/manager_') for k in keys)
+        assert 'train/skills_loss' not in keys
+    elif preset == 'random_choice':
+        assert 'train/manager_actor_loss' in keys
+        assert not any('choice_actent' in k for k in keys)
+    else:  # debug's resolutions [2, 4, 8, inf], all active this early.
+        assert trained[-1]['train/adaptive_active_inf'] == 1
+        shares = [trained[-1][f'train/adaptive_share_{s}']
+                  for s in (2, 4, 8, 'inf')]
+        assert all(0 <= s <= 1 for s in shares)
