@@ -41,8 +41,8 @@ class Space:
         return bool(np.all(value >= self.low) and np.all(value <= self.high))
 
     def sample(self, rng=np.random):
-        """Uniform sample; unbounded float dimensions are drawn from
-        [-1, 1]."""
+        """Uniform sample from np.random, a RandomState or a Generator;
+        unbounded float dimensions are drawn from [-1, 1]."""
         if self.dtype == bool:
             return rng.uniform(size=self.shape) < 0.5
         if self._floating:
@@ -50,7 +50,9 @@ class Space:
             high = np.minimum(self.high, 1.0)
             return rng.uniform(low, high, self.shape).astype(self.dtype)
         high = self.high.astype(np.int64) + 1
-        return rng.randint(
+        # numpy Generators call it integers, RandomState and np.random randint.
+        draw = getattr(rng, 'integers', None) or rng.randint
+        return draw(
             self.low.astype(np.int64), high, self.shape).astype(self.dtype)
 
     def __repr__(self):

@@ -122,3 +122,13 @@ def test_resumed_logger_drops_lines_past_the_restored_step(tmp_path):
     lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {'step': 2, 'x': 1.0}, {'step': 4, 'x': 2.0}, {'step': 6, 'x': 3.0}]
+
+
+@pytest.mark.parametrize('rng', [
+    np.random, np.random.RandomState(0), np.random.default_rng(0)])
+def test_space_samples_with_every_numpy_generator(rng):
+    discrete = embodied.Space(np.int32, (), 2, 4)
+    values = {int(discrete.sample(rng)) for _ in range(100)}
+    assert values == {2, 3, 4}
+    continuous = embodied.Space(np.float32, (3,), -2, 2)
+    assert continuous.contains(continuous.sample(rng))
