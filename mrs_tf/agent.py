@@ -8,9 +8,9 @@ several devices. They take and return numpy.
 
 For analysis and tools: build() creates every variable, traces() counts
 the functions' traces, train_ir() shows the compiled train step, observe()
-gives the world model's posterior states of a batch and goal_images() the
-decoded candidate goals; scope() applies the agent's precision and strategy
-to direct calls of its modules.
+gives the world model's posterior states of a batch and goal_observations()
+the decoded candidate goals; scope() applies the agent's precision and
+strategy to direct calls of its modules.
 """
 
 import contextlib
@@ -133,15 +133,16 @@ class Agent(tf.Module):
         with self.scope():
             return self._posterior(self.preprocess(self._inputs(data)))
 
-    def goal_images(self, latent):
+    def goal_observations(self, latent):
         """For model states [B, ...]: the candidate goal of every
-        resolution decoded to images {key: [B, N, H, W, C]} and the
-        resolution the choice head picks [B] (paper Sec. 3.3), as numpy."""
+        resolution decoded to observations {key: [B, N, ...]} (images and
+        vectors) and the resolution the choice head picks [B] (paper Sec.
+        3.3, App. G), as numpy."""
         latent = {k: tf.convert_to_tensor(v) for k, v in latent.items()}
         with self.scope():
-            images, choice = self.hierarchy.candidate_goal_images(latent)
+            goals, choice = self.hierarchy.candidate_goal_observations(latent)
         return (
-            {k: v.numpy() for k, v in images.items()},
+            {k: v.numpy() for k, v in goals.items()},
             choice.numpy().argmax(-1))
 
     def dataset(self, generator):

@@ -84,15 +84,14 @@ class Hierarchy(Module):
         # Exactly one-hot: the straight-through sample is off by rounding.
         return skills, tf.round(choice), goals
 
-    def candidate_goal_images(self, latent):
-        """The candidate goals decoded to images {key: [B, N, H, W, C]},
-        and the choice [B, N]."""
+    def candidate_goal_observations(self, latent, keys=None):
+        """The candidate goals decoded to observations {key: [B, N, ...]}
+        (every decoder key, or `keys`), and the choice [B, N]."""
         _, choice, goals = self.candidate_goals(latent)
-        frames = [
-            self.wm.decode_deter_images(goals[:, i])
-            for i in range(goals.shape[1])]
-        images = {k: tf.stack([f[k] for f in frames], 1) for k in frames[0]}
-        return images, choice
+        decoded = [
+            self.wm.decode_deter(goals[:, i]) for i in range(goals.shape[1])]
+        keys = keys or decoded[0].keys()
+        return {k: tf.stack([d[k] for d in decoded], 1) for k in keys}, choice
 
     def train(self, start, feat):
         """Skill modules on replay states `feat` [B, T, D], then worker and
@@ -174,9 +173,10 @@ class Hierarchy(Module):
         batch, time = post['deter'].shape[:2]
         flat = {k: tf.reshape(v, [batch * time] + v.shape[2:].as_list())
                 for k, v in post.items()}
-        goals, _ = self.candidate_goal_images(flat)
+        frames = self.wm.decode_images(flat)
+        goals, _ = self.candidate_goal_observations(flat, list(frames))
         videos = {}
-        for key, frame in self.wm.decode_images(flat).items():
+        for key, frame in frames.items():
             row = tf.concat([frame[:, None], goals[key]], 1)
             _, columns, height, width, channels = row.shape
             row = tf.transpose(row, [0, 2, 1, 3, 4])

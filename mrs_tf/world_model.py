@@ -106,11 +106,13 @@ class WorldModel(Module):
         out = decoder(state)
         return {k: out[k].mode() for k in decoder.cnn_shapes}
 
-    def decode_deter_images(self, deter):
-        """Images of deterministic states alone (goals are deter vectors),
+    def decode_deter(self, deter):
+        """Every decoded observation {key: [..., *shape]} (images and
+        vectors) of deterministic states alone (goals are deter vectors),
         with the prior's most likely stochastic state."""
-        return self.decode_images(
+        out = self.heads['decoder'](
             {'deter': deter, 'stoch': self.rssm.get_stoch(deter)})
+        return {k: dist.mode() for k, dist in out.items()}
 
     def report(self, data, context=5, count=6):
         """Reconstructions for `context` steps, then open-loop predictions

@@ -15,12 +15,15 @@ own processes) and writes to --out:
                              purity against shuffled resolutions (baseline)
   goals.png                  rows: start states from the replay; columns:
                              the observed frame, then the decoded candidate
-                             goal of every resolution (the chosen one framed)
+                             goal of every resolution (the chosen one framed);
+                             for proprio runs: per resolution, the distance
+                             of the decoded goal vector to the state now and
+                             to the state l steps later (also goals.json)
   states_by_resolution.png   observed frames at which the manager chose each
                              resolution, one row per resolution
 
-goals.png needs an image decoder (vision runs); states_by_resolution.png
-needs images in the rollouts (vision runs, or --render for proprio runs).
+states_by_resolution.png needs images in the rollouts (vision runs, or
+--render for proprio runs).
 
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
@@ -88,6 +91,9 @@ def parse_args(argv):
         help='at most this many states, drawn uniformly, go into t-SNE')
     parser.add_argument('--shuffles', type=int, default=10)
     parser.add_argument('--goal-rows', type=int, default=6)
+    parser.add_argument(
+        '--goal-starts', type=int, default=64,
+        help='start states for the decoded goal distances of proprio runs')
     parser.add_argument('--images-per-resolution', type=int, default=8)
     return parser.parse_args(argv)
 
@@ -211,17 +217,17 @@ def plot_tsne(steps, resolutions, args, rng):
 
 
 def plot_goals(agent, resolutions, args, rng):
-    if IMAGE_KEY not in agent.wm.heads['decoder'].cnn_shapes:
-        print('Skipping goals.png: the world model decodes no images '
-              '(proprio-only run).')
-        return []
     episodes = replay_episodes(args.logdir / 'replay')
     if not episodes:
-        print(f"Skipping goals.png: no episodes in {args.logdir / 'replay'}.")
+        print(f"Skipping goals: no episodes in {args.logdir / 'replay'}.")
         return []
-    starts = [
-        (episodes[i], rng.integers(len(episodes[i]['is_first'])))
-        for i in rng.integers(len(episodes), size=args.goal_rows)]
+    if IMAGE_KEY in agent.wm.heads['decoder'].cnn_shapes:
+        return plot_goal_images(agent, episodes, resolutions, args, rng)
+    return goal_vectors(agent, episodes, resolutions, args, rng)
+
+
+def plot_goal_images(agent, episodes, resolutions, args, rng):
+    starts = random_starts(episodes, args.goal_rows, rng)
     frames, goals, chosen = decode_goals(agent, starts)
     plt = _pyplot()
     columns = ['observed'] + resolutions
@@ -241,6 +247,73 @@ def plot_goals(agent, resolutions, args, rng):
                   args.out / 'goals.png')]
 
 
+def goal_vectors(agent, episodes, resolutions, args, rng):
+    """Proprio runs: how far each resolution's decoded goal lies from the
+    observed state, and from the state l steps later in the replay (for
+    finite l), against how far the state really moved in l steps; over
+    --goal-starts start states. goals.json and a bar chart goals.png."""
+    keys = sorted(agent.wm.heads['decoder'].mlp_shapes)
+    starts = random_starts(episodes, args.goal_starts, rng)
+    latents = [posterior_at(agent, episode, t) for episode, t in starts]
+    latent = {
+        k: np.concatenate([l[k] for l in latents], 0) for k in latents[0]}
+    goals, chosen = agent.goal_observations(latent)
+    flat = lambda parts: np.concatenate(
+        [np.reshape(p, p.shape[:1] + (-1,)) for p in parts], -1)
+    goal = np.stack([
+        flat([goals[k][:, i] for k in keys]) for i in range(len(resolutions))],
+        1)
+    observed = lambda offset: flat([np.stack([
+        episode[k][min(t + offset, len(episode[k]) - 1)]
+        for episode, t in starts]) for k in keys])
+    now = observed(0)
+    summary = {}
+    for i, name in enumerate(resolutions):
+        entry = {
+            'goal_to_now': float(np.linalg.norm(goal[:, i] - now, axis=-1)
+                                 .mean()),
+            'chosen_share': float((chosen == i).mean())}
+        if name != 'inf':
+            length = int(name)
+            valid = np.array([
+                t + length < len(episode['is_first'])
+                for episode, t in starts])
+            later = observed(length)[valid]
+            entry.update(
+                goal_to_later=float(np.linalg.norm(
+                    goal[valid, i] - later, axis=-1).mean()),
+                later_to_now=float(np.linalg.norm(
+                    later - now[valid], axis=-1).mean()),
+                starts_with_later=int(valid.sum()))
+        summary[name] = entry
+    result = {'keys': keys, 'starts': len(starts), 'resolutions': summary}
+    (args.out / 'goals.json').write_text(json.dumps(result, indent=1) + '\n')
+    print(json.dumps(summary))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.2 * len(resolutions) + 2, 3))
+    positions = np.arange(len(resolutions))
+    bars = (('goal_to_now', 'decoded goal - state now'),
+            ('goal_to_later', 'decoded goal - state l steps later'),
+            ('later_to_now', 'state l steps later - state now'))
+    for offset, (field, label) in enumerate(bars):
+        values = [summary[name].get(field, np.nan) for name in resolutions]
+        ax.bar(positions + (offset - 1) * 0.27, values, 0.27, label=label)
+    ax.set_xticks(positions, [str(name) for name in resolutions])
+    ax.set_xlabel('resolution l')
+    ax.set_ylabel(f"distance ({', '.join(keys)})")
+    ax.legend(fontsize='x-small')
+    return [args.out / 'goals.json', _save(
+        fig, f'decoded goals per resolution ({len(starts)} start states)',
+        args.out / 'goals.png')]
+
+
+def random_starts(episodes, count, rng):
+    """(episode, t) pairs drawn uniformly over episodes, then steps."""
+    return [
+        (episodes[i], rng.integers(len(episodes[i]['is_first'])))
+        for i in rng.integers(len(episodes), size=count)]
+
+
 def replay_episodes(directory):
     episodes = []
     for path in sorted(directory.glob('*.npz')):
@@ -256,9 +329,9 @@ def decode_goals(agent, starts):
     latents = [posterior_at(agent, episode, t) for episode, t in starts]
     latent = {
         k: np.concatenate([l[k] for l in latents], 0) for k in latents[0]}
-    images, chosen = agent.goal_images(latent)
+    goals, chosen = agent.goal_observations(latent)
     frames = np.stack([episode[IMAGE_KEY][t] for episode, t in starts])
-    return frames, _to_uint8(images[IMAGE_KEY]), chosen
+    return frames, _to_uint8(goals[IMAGE_KEY]), chosen
 
 
 def posterior_at(agent, episode, t):

@@ -254,6 +254,44 @@ def test_analyze_writes_figures_and_purity(tiny_logdir, tmp_path):
     assert width > height >= 200
 
 
+class LineAgent:
+    """Stands in for an agent on a proprio task whose state moves one unit
+    per step: the posterior is the position itself, and resolution l's
+    decoded goal lies l steps ahead (inf: where the agent is)."""
+
+    def __init__(self, shifts):
+        decoder = type('Decoder', (), {'mlp_shapes': {'position': (2,)},
+                                       'cnn_shapes': {}})
+        self.wm = type('WorldModel', (), {'heads': {'decoder': decoder}})
+        self.shifts = np.array(shifts, np.float32)
+
+    def observe(self, data):
+        return {'deter': data['position']}
+
+    def goal_observations(self, latent):
+        goals = latent['deter'][:, None] + self.shifts[None, :, None] * [1, 0]
+        return {'position': goals}, np.zeros(len(goals), int)
+
+
+def test_proprio_goal_distances_per_resolution(tmp_path):
+    time = np.arange(30, dtype=np.float32)
+    episode = {'position': np.stack([time, np.zeros(30)], -1),
+               'is_first': time == 0}
+    args = type('Args', (), {'goal_starts': 40, 'out': tmp_path})
+    analyze.goal_vectors(
+        LineAgent([2, 4, 0]), [episode], ['2', '4', 'inf'], args,
+        np.random.default_rng(0))
+    result = json.loads((tmp_path / 'goals.json').read_text())
+    four = result['resolutions']['4']
+    assert four['goal_to_now'] == pytest.approx(4)
+    assert four['later_to_now'] == pytest.approx(4)
+    assert four['goal_to_later'] == pytest.approx(0)
+    assert four['starts_with_later'] < 40  # Starts near the end have none.
+    assert result['resolutions']['inf']['goal_to_now'] == 0
+    assert 'goal_to_later' not in result['resolutions']['inf']
+    open_image(tmp_path / 'goals.png')
+
+
 def test_goal_spread_is_the_mean_distance_within_a_start_over_the_norm():
     goals = np.zeros([2, 3, 2])
     goals[0] = [[1, 0], [1, 0], [1, 0]]  # One goal for every z.
