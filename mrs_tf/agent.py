@@ -237,9 +237,7 @@ class Agent(tf.Module):
         embed = self.wm.encoder(obs)
         latent, _ = self.wm.rssm.obs_step(
             latent, action, embed, obs['is_first'])
-        choice = (
-            self.config.eval_choice if mode == 'eval'
-            else self.config.mrs.choice)
+        choice = self.config.eval_choice if mode == 'eval' else 'learned'
         dist, carry = self.hierarchy.policy(latent, carry, choice=choice)
         action = dist.mode() if mode == 'eval' else dist.sample()
         _, choice = self.hierarchy.manager.actor.unpack(carry['skill'])

@@ -53,8 +53,7 @@ class Hierarchy(Module):
         """The worker's action distribution and the new carry. A new goal is
         chosen where carry['step'] is a multiple of K, or, in imagination,
         where the static flag `update` says so. `choice` replaces the
-        choice head: 'learned', 'random' or 'fixed:<i>' (mrs.choice in
-        training, eval_choice in evaluation)."""
+        choice head for evaluation: 'learned', 'random' or 'fixed:<i>'."""
         if update is False:
             new = {k: carry[k] for k in ('skill', 'goal')}
         else:
@@ -128,8 +127,7 @@ class Hierarchy(Module):
         -> (action, carry)`, with its three reward streams."""
         def hierarchy_policy(state, carry, t):
             update = None if t is None else t % self.duration == 0
-            dist, carry = self.policy(
-                state, carry, update, self.config.mrs.choice)
+            dist, carry = self.policy(state, carry, update)
             return dist.sample(), carry
         policy = policy or hierarchy_policy
         initial = self.initial(tf.shape(start['deter'])[0])

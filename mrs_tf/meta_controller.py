@@ -33,18 +33,16 @@ class MetaController(Module):
                     unimix=actor['unimix'])
         self.heads = [
             nets.DistHead(self.skill_shape, **head) for _ in range(num_heads)]
-        self.choice = nets.DistHead((num_heads,), **head) \
-            if num_heads > 1 else None
+        # mrs.choice random: no choice head; the resolution is drawn
+        # uniformly (HiPPO's random commitment length).
+        learned = num_heads > 1 and config.mrs.choice == 'learned'
+        self.choice = nets.DistHead((num_heads,), **head) if learned else None
         actent = {**dict(config.actent), 'target': config.manager_actent}
         self.head_entropies = [
             AutoAdapt(self.skill_shape[:-1], **actent, inverse=True)
             for _ in range(num_heads)]
         self.choice_entropy = AutoAdapt((), **actent, inverse=True) \
-            if num_heads > 1 else None
-        # mrs.choice random: the resolution is drawn uniformly (HiPPO's
-        # random commitment length) and the choice head is never trained.
-        self.train_choice = self.choice is not None and (
-            config.mrs.choice == 'learned')
+            if learned else None
 
     @property
     def action_size(self):
@@ -55,11 +53,17 @@ class MetaController(Module):
         x = self.trunk(state)
         choice = self.choice(x) if self.choice else None
         if choice is not None and self.active is not None:
-            # Exactly zero probability (exp(-1e4) underflows) but finite
-            # log-probabilities, so entropies and gradients stay finite.
             logits = tf.math.log(choice.probs_parameter())
-            choice = dists.OneHotDist(logits=logits + (self.active - 1) * 1e4)
+            choice = dists.OneHotDist(logits=self._mask(logits))
         return [head(x) for head in self.heads], choice
+
+    def _mask(self, logits):
+        """Pruned resolutions (pruning.py) get exactly zero probability
+        (exp(-1e4) underflows) but finite log-probabilities, so entropies
+        and gradients stay finite."""
+        if self.active is None:
+            return logits
+        return logits + (self.active - 1) * 1e4
 
     def sample(self, state):
         """(skills: one [B, *skill_shape] per head, one-hot choice [B, N]).
@@ -69,8 +73,12 @@ class MetaController(Module):
         sort ("Non-existent input .../sample/Reshape")."""
         heads, choice = self(state)
         skills = [dist.sample() for dist in heads]
-        if choice is None:
-            return skills, tf.ones([tf.shape(skills[0])[0], 1], tf.float32)
+        batch = tf.shape(skills[0])[0]
+        if choice is None and self.num_heads == 1:
+            return skills, tf.ones([batch, 1], tf.float32)
+        if choice is None:  # mrs.choice random: uniform over active ones.
+            logits = tf.zeros([batch, self.num_heads])
+            choice = dists.OneHotDist(logits=self._mask(logits))
         return skills, choice.sample()
 
     def pack(self, skills, choice):
@@ -86,13 +94,14 @@ class MetaController(Module):
 
     def log_prob(self, heads, choice, action):
         """sum_i c_i log pi_i(z_i | s) + log pi_c(c | s): a head that was not
-        chosen gets no policy gradient from this step. Without a trained
-        choice head (mrs.choice random) the last term is left out."""
+        chosen gets no policy gradient from this step. Without a choice
+        head (one resolution, or mrs.choice random) the last term is left
+        out."""
         skills, chosen = self.unpack(action)
         logp = tf.add_n([
             chosen[..., i] * dist.log_prob(skills[..., i, :, :])
             for i, dist in enumerate(heads)])
-        if self.train_choice:
+        if choice is not None:
             logp += choice.log_prob(chosen)
         return logp
 
@@ -119,7 +128,7 @@ class MetaController(Module):
             bonus, mets = adapt(normalized_entropy(dist)[:-1])
             loss += chosen[..., i] * tf.reduce_sum(bonus, -1)
             metrics.update({f'head{i}_actent_{k}': v for k, v in mets.items()})
-        if self.train_choice:
+        if choice is not None:
             entropy = choice.entropy()[:-1] / self._max_choice_entropy()
             bonus, mets = self.choice_entropy(entropy)
             loss += bonus

@@ -181,7 +181,7 @@ def test_exploration_reward_is_min_over_finite_modules(skills, feat):
     config = debug_config('--mrs.skills', '2', '4', 'inf')
     from mrs_tf.hierarchy import Hierarchy
     hier = Hierarchy.__new__(Hierarchy)
-    hier.skills, hier.config = skills, config
+    hier.skills, hier.config, hier.pruner = skills, config, None
     deter = tf.transpose(feat, [1, 0, 2])
     key = tf.constant([3, 0], tf.int64)
     with replicas.keyed(key):
