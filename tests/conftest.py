@@ -5,6 +5,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+def time_major(nest, time, batch):
+    """Tensors [time * batch, ...] of a dict as [time, batch, ...]."""
+    import tensorflow as tf
+    return {k: tf.reshape(v[:time * batch], [time, batch] + v.shape[1:])
+            for k, v in nest.items()}
+
+
 def collect_replay(directory, task, config_argv, episodes=4):
     """Random-policy episodes of a real task (environments in spawned
     processes) in a Replay, with the spaces and the config to build an

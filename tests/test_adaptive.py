@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT
+from conftest import ROOT, time_major
 from mrs_tf import replicas
 from mrs_tf.hierarchy import Hierarchy
 from mrs_tf.pruning import ResolutionPruner
@@ -76,8 +76,7 @@ def test_a_pruned_resolution_is_never_chosen_and_gets_no_gradient(hierarchy):
     assert float(tf.reduce_sum(choice[:, 1])) == 0
     assert float(tf.reduce_min(tf.reduce_sum(choice, 0)[::2])) > 0
     traj = {**state, 'action': meta.pack(skills, choice)}
-    traj = {k: tf.reshape(v, [time, batch] + v.shape[1:].as_list())
-            for k, v in traj.items()}
+    traj = time_major(traj, time, batch)
     with tf.GradientTape(persistent=True) as tape:
         loss, _ = meta.loss(traj, tf.random.normal([time - 1, batch]))
         loss = tf.reduce_mean(loss)

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT
+from conftest import ROOT, time_major
 from mrs_tf import configs, replicas
 from mrs_tf.hierarchy import override_choice
 from mrs_tf.meta_controller import MetaController
@@ -37,8 +37,7 @@ def test_random_choice_draws_the_resolution_uniformly_without_a_head():
     np.testing.assert_allclose(tf.reduce_mean(choice, 0), 0.25, atol=0.01)
     time, batch = 5, 3
     traj = {**state, 'action': meta.pack(skills, choice)}
-    traj = {k: tf.reshape(v[:time * batch], [time, batch] + v.shape[1:])
-            for k, v in traj.items()}
+    traj = time_major(traj, time, batch)
     with tf.GradientTape(persistent=True) as tape:
         loss, metrics = meta.loss(traj, tf.random.normal([time - 1, batch]))
         loss = tf.reduce_mean(loss)

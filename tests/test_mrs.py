@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT
+from conftest import ROOT, time_major
 from mrs_tf import replicas
 from mrs_tf.nets import sg
 from mrs_tf.autoadapt import AutoAdapt
@@ -117,8 +117,7 @@ def test_unchosen_heads_get_no_gradient_from_the_whole_manager_loss():
     skills, _ = meta.sample(state)
     choice = tf.one_hot(tf.fill([time * batch], chosen), 4)
     traj = {**state, 'action': meta.pack(skills, choice)}
-    traj = {k: tf.reshape(v, [time, batch] + v.shape[1:].as_list())
-            for k, v in traj.items()}
+    traj = time_major(traj, time, batch)
     with tf.GradientTape(persistent=True) as tape:
         loss, _ = meta.loss(traj, tf.random.normal([time - 1, batch]))
         loss = tf.reduce_mean(loss)
@@ -161,8 +160,7 @@ def test_single_head_manager_loss_is_directors():
     skills, choice = meta.sample(state)
     np.testing.assert_array_equal(choice, 1.0)
     traj = {**state, 'action': meta.pack(skills, choice)}
-    traj = {k: tf.reshape(v, [4, 3] + v.shape[1:].as_list())
-            for k, v in traj.items()}
+    traj = time_major(traj, 4, 3)
     advantage = tf.random.normal([3, 3])
     loss, _ = meta.loss(traj, advantage)
     # Director: -log pi(skill) * A + adaptive per-categorical entropy bonus.
