@@ -7,7 +7,8 @@ in graph mode: XLA cannot compile a step that reads mirrored variables on
 several devices. They take and return numpy.
 
 For analysis and tools: build() creates every variable, traces() counts
-the functions' traces, train_ir() shows the compiled train step, observe()
+the functions' traces, train_ir() shows the compiled train step, flops()
+counts the operations of a train and a policy step, observe()
 gives the world model's posterior states of a batch and goal_observations()
 the decoded candidate goals; scope() applies the agent's precision and
 strategy to direct calls of its modules.
@@ -125,6 +126,21 @@ class Agent(tf.Module):
         with self.scope():
             return self._train_fn.experimental_get_compiler_ir(
                 self._inputs(data))(stage=stage)
+
+    def flops(self, data, obs):
+        """Floating-point operations of one train step on the batch `data`
+        and of one policy step on the observations `obs` (a batch of
+        environments), counted by TensorFlow's profiler on the traced graphs
+        (ops it has no count for add nothing)."""
+        with self.scope():
+            train = self._train_fn.get_concrete_function(self._inputs(data))
+            obs = {k: tf.convert_to_tensor(v) for k, v in obs.items()
+                   if k in self.obs_space}
+            state = self._initial_policy_state(len(obs['is_first']))
+            policy = self._policy_fns['train'].get_concrete_function(
+                obs, state)
+        return {'train': graph_flops(train.graph),
+                'policy': graph_flops(policy.graph)}
 
     def observe(self, data):
         """The world model's posterior states {deter, stoch, logit}
@@ -302,6 +318,14 @@ class Agent(tf.Module):
                 out[key] = tf.cast(value, tf.float32)
         out['cont'] = 1.0 - out['is_terminal']
         return out
+
+
+def graph_flops(graph):
+    """Float operations of a graph, from tf.compat.v1.profiler."""
+    profiler = tf.compat.v1.profiler
+    options = profiler.ProfileOptionBuilder(
+        profiler.ProfileOptionBuilder.float_operation()).with_empty_output()
+    return int(profiler.profile(graph, options=options.build()).total_float_ops)
 
 
 def use_xla(config):

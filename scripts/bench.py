@@ -8,7 +8,10 @@
 For every (size, preset) it builds the agent as train.py does, trains it on
 one replay batch of random-policy episodes and reports parameter counts, the
 compile time of the first train call, the median and minimum time of the
-following train calls and the policy time for 4 environments. Then it runs
+following train calls and the policy time for 4 environments, the FLOPs of
+both steps counted by TensorFlow's profiler on their traced graphs, the
+GFLOP/s they reach and the fraction of the float32 matmul peak measured in
+the same process. Then it runs
 the whole loop of train.py (env.amount environments in their processes,
 replay, prefetched batches, one train call every run.train_every steps) for
 --loop-trains train calls and reports environment steps per second and the
@@ -73,6 +76,7 @@ def main(argv=None):
                 gc.collect()
             write_report(args, setup, results)
     print_table(results)
+    print_arithmetic(results)
     print_ratios(compute_ratios(results))
 
 
@@ -215,6 +219,8 @@ def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
     result.update(time_train(agent, batch, steps))
     log(f"train median {result['train_median_s']:.3f}s; timing policy")
     result.update(time_policy(agent, batch))
+    log('counting FLOPs of the traced train and policy steps')
+    result.update(arithmetic(agent, batch, result))
     from mrs_tf import parameter_counts
     result['parameters'] = parameter_counts.count(agent)
     if loop_trains:
@@ -237,11 +243,16 @@ def time_train(agent, batch, steps):
         'train_min_s': min(durations), 'train_s': durations}
 
 
+def policy_observations(batch):
+    """First steps of the batch's sequences for POLICY_ENVS environments."""
+    rows = [i % len(batch['is_first']) for i in range(POLICY_ENVS)]
+    return {k: v[rows, 0] for k, v in batch.items() if k != 'action'}
+
+
 def time_policy(agent, batch):
     """The first policy call on the first step of the batch for POLICY_ENVS
     environments, then POLICY_CALLS calls that continue those episodes."""
-    rows = [i % len(batch['is_first']) for i in range(POLICY_ENVS)]
-    obs = {k: v[rows, 0] for k, v in batch.items() if k != 'action'}
+    obs = policy_observations(batch)
     start = time.perf_counter()
     _, state = agent.policy(obs)
     compile_s = time.perf_counter() - start
@@ -257,6 +268,33 @@ def time_policy(agent, batch):
         'policy_retraces': agent.traces()['policy_train'] - traces,
         'policy_median_s': statistics.median(durations),
         'policy_s': durations}
+
+
+def arithmetic(agent, batch, timings):
+    """FLOPs of a train and a policy step (TensorFlow's profiler on the
+    traced graphs), the GFLOP/s they reach at their median times, and the
+    fraction of this process's float32 matmul peak (matmul_peak) that is."""
+    flops = agent.flops(batch, policy_observations(batch))
+    peak = matmul_peak()
+    result = {'peak_gflops_per_s': peak}
+    for name in ('train', 'policy'):
+        rate = flops[name] / timings[f'{name}_median_s'] / 1e9
+        result.update({
+            f'{name}_gflop': flops[name] / 1e9,
+            f'{name}_gflops_per_s': rate,
+            f'{name}_peak_frac': rate / peak})
+    return result
+
+
+def matmul_peak(size=2048, repeats=10):
+    """GFLOP/s of a float32 [size, size] matmul, the best of `repeats`
+    after a warm-up, with the threads TensorFlow uses for the agent."""
+    import tensorflow as tf
+    a = tf.random.normal([size, size])
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    best = min(timed(lambda: matmul(a).numpy()) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
 
 
 def time_loop(agent, config, trains):
@@ -325,7 +363,25 @@ def compute_ratios(results):
             'train_median': mrs['train_median_s'] / director['train_median_s']}
         ratios[size]['parameters_total'] = (
             mrs['parameters']['total'] / director['parameters']['total'])
+        ratios[size]['train_flops'] = mrs['train_gflop'] / director[
+            'train_gflop']
     return ratios
+
+
+def print_arithmetic(results):
+    header = (
+        f"{'size':<8} {'preset':<9} {'train GFLOP':>11} {'GFLOP/s':>8} "
+        f"{'of peak':>8} {'policy MFLOP':>12} {'GFLOP/s':>8} {'of peak':>8} "
+        f"{'peak GFLOP/s':>12}")
+    print(header)
+    print('-' * len(header))
+    for r in results:
+        print(
+            f"{r['size']:<8} {r['preset']:<9} {r['train_gflop']:>11.2f} "
+            f"{r['train_gflops_per_s']:>8.1f} {r['train_peak_frac']:>8.1%} "
+            f"{1000 * r['policy_gflop']:>12.2f} "
+            f"{r['policy_gflops_per_s']:>8.2f} {r['policy_peak_frac']:>8.1%} "
+            f"{r['peak_gflops_per_s']:>12.1f}")
 
 
 def print_table(results):
@@ -351,6 +407,7 @@ def print_ratios(ratios):
     for size, ratio in ratios.items():
         text = (f'{size}: mrs/director train-step median '
                 f"{ratio['train_median']:.2f}x")
+        text += f", train-step FLOPs {ratio['train_flops']:.2f}x"
         text += f", total parameters {ratio['parameters_total']:.2f}x"
         print(text)
 

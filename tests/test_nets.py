@@ -464,3 +464,11 @@ def test_world_model_step_compiles_with_xla():
     assert int(metrics['model_grad_steps']) == 2
     assert np.isfinite(float(metrics['model_loss']))
     assert deter.shape == (2, 4, 16)
+
+
+def test_graph_flops_counts_a_matmul_exactly():
+    from mrs_tf.agent import graph_flops
+    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    graph = matmul.get_concrete_function(
+        tf.TensorSpec([3, 5]), tf.TensorSpec([5, 7])).graph
+    assert graph_flops(graph) == 2 * 3 * 5 * 7

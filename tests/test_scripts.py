@@ -415,7 +415,12 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         assert result['loop_train_calls'] == 2
         assert result['loop_steps_per_s'] > 0
         assert 0 <= result['data_wait_frac'] < 1
+        assert result['train_gflop'] > 0 and result['policy_gflop'] > 0
+        assert result['peak_gflops_per_s'] > 1
+        assert 0 < result['train_peak_frac'] < 1.5
     ratios = report['ratios']['debug']
+    # MRS's extra skill modules and heads are extra arithmetic.
+    assert ratios['train_flops'] > 1
     assert ratios['train_median'] == pytest.approx(
         results['mrs']['train_median_s']
         / results['director']['train_median_s'])
