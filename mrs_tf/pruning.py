@@ -9,7 +9,9 @@ resolution and the last remaining finite one are never pruned. A pruned
 resolution is never chosen again (its choice probability is zero), so its
 skill head gets no gradient; its skill module stops training and leaves the
 exploration reward (Eq. 6). The state is in variables: it is checkpointed
-and restored with the agent.
+and restored with the agent, with the pruning log (the train step and the
+mean share at which each resolution was pruned), which every train step's
+metrics carry.
 """
 
 import tensorflow as tf
@@ -33,6 +35,13 @@ class ResolutionPruner(Module):
             tf.zeros([count]), trainable=False, name='share_sum')
         self.steps = replicas.variable(
             0, dtype=tf.int64, trainable=False, name='steps')
+        # The pruning log: train step and mean share at pruning (-1: kept).
+        self.updates = replicas.variable(
+            0, dtype=tf.int64, trainable=False, name='updates')
+        self.pruned_at = replicas.variable(
+            -tf.ones([count], tf.int64), trainable=False, name='pruned_at')
+        self.pruned_share = replicas.variable(
+            -tf.ones([count]), trainable=False, name='pruned_share')
 
     def update(self, shares):
         """Adds one train step's choice shares [N]; prunes at the end of a
@@ -40,6 +49,7 @@ class ResolutionPruner(Module):
         shares so far."""
         self.share_sum.assign_add(shares)
         self.steps.assign_add(1)
+        self.updates.assign_add(1)
         mean = self.share_sum / tf.cast(self.steps, tf.float32)
         due = self.steps >= self.window
         active = self.active.read_value() > 0
@@ -52,10 +62,15 @@ class ResolutionPruner(Module):
         all_low = tf.reduce_sum(tf.cast(low, tf.int32)) >= finite_left
         low = low & ~(keep & all_low)
         self.active.assign(tf.where(low, 0.0, self.active))
+        self.pruned_at.assign(tf.where(low, self.updates, self.pruned_at))
+        self.pruned_share.assign(tf.where(low, mean, self.pruned_share))
         self.share_sum.assign(tf.where(due, 0.0, self.share_sum))
         self.steps.assign(tf.where(due, tf.constant(0, tf.int64), self.steps))
         metrics = {}
         for i, skill in enumerate(self.skills):
             metrics[f'adaptive_active_{skill}'] = self.active[i]
             metrics[f'adaptive_share_{skill}'] = mean[i]
+            metrics[f'adaptive_pruned_at_{skill}'] = tf.cast(
+                self.pruned_at[i], tf.float32)
+            metrics[f'adaptive_pruned_share_{skill}'] = self.pruned_share[i]
         return metrics

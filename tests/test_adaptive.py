@@ -38,6 +38,10 @@ def test_a_head_below_the_share_is_pruned_at_the_end_of_the_window():
     np.testing.assert_array_equal(pruner.active, [1, 0, 1, 1])
     assert float(metrics['adaptive_active_4']) == 0
     assert float(metrics['adaptive_share_2']) == pytest.approx(0.6)
+    # The pruning log: resolution 4 at train step 3 with share 0.
+    assert float(metrics['adaptive_pruned_at_4']) == 3
+    assert float(metrics['adaptive_pruned_share_4']) == 0
+    assert float(metrics['adaptive_pruned_at_inf']) == -1
     # A new window starts: shares of the old one do not count.
     feed(pruner, [0.0, 0.0, 1.0, 0.0], 2)
     feed(pruner, [0.5, 0.0, 0.5, 0.0], 1)
@@ -122,6 +126,8 @@ def test_the_pruned_set_survives_a_checkpoint(hierarchy, tmp_path):
     tf.train.Checkpoint(hierarchy=fresh).read(path).expect_partial()
     np.testing.assert_array_equal(fresh.pruner.active, [1, 0, 1, 1])
     assert int(fresh.pruner.steps) == int(hierarchy.pruner.steps) > 0
+    np.testing.assert_array_equal(
+        fresh.pruner.pruned_at, hierarchy.pruner.pruned_at)
     np.testing.assert_array_equal(
         fresh.pruner.share_sum, hierarchy.pruner.share_sum)
 
