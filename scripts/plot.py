@@ -366,10 +366,13 @@ def plot_streams(runs, bins, mode, out):
         ax.stackplot(
             ranges.ravel(), np.repeat(shares, 2, 0).T,
             labels=[str(s) for s in skills])
+        pruned = {}
         for skill, step in pruning_steps(matching, skills):
+            pruned.setdefault(step, []).append(str(skill))
+        for step, names in sorted(pruned.items()):
             ax.axvline(step, color='k', linestyle='--', linewidth=0.8)
-            ax.text(step, 1.0, f' {skill} pruned', rotation=90,
-                    va='top', fontsize='x-small')
+            ax.text(step, 0.98, f"{', '.join(names)} pruned ", rotation=90,
+                    ha='right', va='top', fontsize='x-small')
         ax.margins(x=0)
         ax.set_ylim(0, 1)
         ax.set_title(f'{task} {name}: chosen resolution')
