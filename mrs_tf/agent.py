@@ -2,9 +2,11 @@
 
 policy, train and report run as tf.functions, XLA-compiled when tf.jit
 says so (see use_xla). With tf.devices > 1 the train step runs under
-MirroredStrategy, each device on a slice of the batch (see replicas.py),
-in graph mode: XLA cannot compile a step that reads mirrored variables on
-several devices. They take and return numpy.
+MirroredStrategy, and on several hosts (TF_CONFIG, see cluster.py) under
+MultiWorkerMirroredStrategy, each device on a slice of the batch (see
+replicas.py); with XLA on several hosts, each device's part of the step is
+compiled in clusters between the all-reduces (see _train_replicas). They
+take and return numpy.
 
 For analysis and tools: build() creates every variable, traces() counts
 the functions' traces, train_ir() shows the compiled train step, flops()
@@ -15,6 +17,7 @@ strategy to direct calls of its modules.
 """
 
 import contextlib
+import functools
 import json
 
 import numpy as np
@@ -22,6 +25,7 @@ import tensorflow as tf
 
 import embodied
 
+from . import cluster
 from . import nets
 from . import replicas
 from .hierarchy import Hierarchy
@@ -49,20 +53,24 @@ class Agent(tf.Module):
         self.action_shape = action_shape(self.act_space)
         self.step = step
         self.precision = resolve_precision(config)
-        self.strategy = make_strategy(config.tf.devices)
+        self.strategy = make_strategy(config)
         with self.scope():
             self.wm = WorldModel(self.obs_space, config)
             self.hierarchy = Hierarchy(self.wm, self.act_space, config)
             self.train_steps = replicas.variable(
                 0, dtype=tf.int64, trainable=False)
+        # Under a strategy only the train step uses XLA, in clusters and
+        # on several hosts only (see _train_replicas).
         jit = use_xla(config) and not self._distributed
+        self._clusters = use_xla(config) and cluster.host()[1] > 1
         compile = lambda fn: tf.function(fn, jit_compile=jit)
         self._policy_fns = {
             mode: compile(lambda obs, state, mode=mode:
                           self._policy(obs, state, mode))
             for mode in MODES}
-        self._train_fn = compile(
-            self._train_replicas if self._distributed else self._train)
+        self._train_fn = (
+            tf.function(self._train_replicas) if self._distributed
+            else compile(self._train))
         self._report_fn = compile(self._report)
         self._checkpoint = tf.train.Checkpoint(agent=self)
 
@@ -284,15 +292,31 @@ class Agent(tf.Module):
 
     def _train_replicas(self, data):
         """The train step on every device; metrics averaged over them (so
-        std and max metrics are averages of the devices' values)."""
-        metrics = self.strategy.run(self._train, (data,))
+        std and max metrics are averages of the devices' values).
+
+        With XLA on several hosts, the replica step runs in a jit_scope:
+        XLA compiles its operations in clusters and the all-reduces
+        (collective ops) run between them. A jit-compiled replica function
+        cannot hold the all-reduces: TensorFlow 2.21 synchronises replicas
+        outside XLA (merge_call) and compiles no collective for CPUs. On
+        several devices of one host the clusters deadlock the step (TF
+        2.21, 2 logical CPUs), so there it runs in graph mode."""
+        step = self._train_in_clusters if self._clusters else self._train
+        metrics = self.strategy.run(step, (data,))
         return {
             k: self.strategy.reduce('MEAN', v, axis=None)
             for k, v in metrics.items()}
 
+    def _train_in_clusters(self, data):
+        with tf.xla.experimental.jit_scope():
+            return self._train(data)
+
     def _replica_slice(self, data, context):
-        index = context.replica_id_in_sync_group
-        size = data['is_first'].shape[0] // context.num_replicas_in_sync
+        """A replica's rows of this host's batch (on several hosts, each
+        host's batch is its share of the global batch, in replica order)."""
+        local = len(self.strategy.extended.worker_devices)
+        index = context.replica_id_in_sync_group % local
+        size = data['is_first'].shape[0] // local
         return {k: v[index * size:(index + 1) * size] for k, v in data.items()}
 
     def _report(self, data):
@@ -337,10 +361,15 @@ def use_xla(config):
     return config.tf.jit == 'xla'
 
 
-def make_strategy(devices):
-    """MirroredStrategy over the first `devices` GPUs, or over as many
-    logical CPUs (see setup_tensorflow) without GPUs; the default
-    strategy for one device."""
+def make_strategy(config):
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several hosts (see
+    cluster.py; each host trains on its GPUs, or its CPU); else
+    MirroredStrategy over the first tf.devices GPUs, or over as many
+    logical CPUs (see setup_tensorflow) without GPUs; the default strategy
+    for one device."""
+    if cluster.host()[1] > 1:
+        return multi_worker_strategy()
+    devices = config.tf.devices
     if devices == 1:
         return tf.distribute.get_strategy()
     kind = 'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'
@@ -350,6 +379,14 @@ def make_strategy(devices):
             f'tf.devices is {devices} but TensorFlow sees {len(names)} '
             f'{kind} devices')
     return tf.distribute.MirroredStrategy(names)
+
+
+@functools.cache
+def multi_worker_strategy():
+    """The process's one MultiWorkerMirroredStrategy: it connects to the
+    other hosts of TF_CONFIG (waiting for them) and must exist before
+    TensorFlow initialises (setup_tensorflow creates it)."""
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def resolve_precision(config):
@@ -363,10 +400,11 @@ def resolve_precision(config):
 
 def setup_tensorflow(config):
     """Chooses the device (tf.platform auto|cpu|gpu) and the seeds; with
-    tf.devices > 1 on the CPU, splits it into that many logical devices.
-    Returns the platform and the precision an agent of this config will
-    compute in (each Agent applies its own). Must run before anything else
-    initialises TensorFlow."""
+    tf.devices > 1 on the CPU, splits it into that many logical devices;
+    on several hosts (TF_CONFIG), connects to the others. Returns the
+    platform and the precision an agent of this config will compute in
+    (each Agent applies its own). Must run before anything else initialises
+    TensorFlow."""
     gpus = tf.config.list_physical_devices('GPU')
     platform = config.tf.platform
     if platform == 'auto':
@@ -374,18 +412,34 @@ def setup_tensorflow(config):
     if platform == 'gpu' and not gpus:
         raise embodied.ConfigError(
             'tf.platform is gpu but TensorFlow sees no GPU; use auto or cpu')
+    hosts = cluster.host()[1]
     if platform == 'cpu':
         tf.config.set_visible_devices([], 'GPU')
+        if hosts > 1 and config.tf.devices > 1:
+            raise embodied.ConfigError(
+                'on several hosts each trains on its GPUs or on one CPU: '
+                'tf.devices must be 1 without GPUs')
         if config.tf.devices > 1:
             cpu = tf.config.list_physical_devices('CPU')[0]
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration()]
                 * config.tf.devices)
+    if platform == 'gpu' and hosts > 1:
+        if len(gpus) < config.tf.devices:
+            raise embodied.ConfigError(
+                f'tf.devices is {config.tf.devices} but TensorFlow sees '
+                f'{len(gpus)} GPUs')
+        gpus = gpus[:config.tf.devices]
+        tf.config.set_visible_devices(gpus, 'GPU')
     for gpu in gpus if platform == 'gpu' else []:
         tf.config.experimental.set_memory_growth(gpu, True)
+    if hosts > 1:
+        multi_worker_strategy()
     bits = resolve_precision(config)
     if config.tf.deterministic:
         tf.config.experimental.enable_op_determinism()
-    tf.random.set_seed(config.seed)
-    np.random.seed(config.seed)
+    # The policy's samples differ between hosts; the train step's random
+    # numbers come from config.seed itself (see Agent._train).
+    tf.random.set_seed(cluster.host_seed(config.seed))
+    np.random.seed(cluster.host_seed(config.seed))
     return platform, bits

@@ -13,6 +13,8 @@ import re
 
 import embodied
 
+from . import cluster
+
 AGENTS = ('mrs', 'random')
 SCRIPTS = ('train', 'eval_only')
 EXPL_REWARDS = ('min_recon', 'vanilla')
@@ -199,8 +201,12 @@ def _eval_choice_problems(config):
 def _shape_problems(config):
     problems = []
     devices = config.tf.devices
-    if config.batch_size % devices:
+    hosts = cluster.host()[1]
+    if config.batch_size % (devices * hosts):
         problems.append(
+            f'tf.devices ({devices}) times the hosts of TF_CONFIG ({hosts}) '
+            f'must divide batch_size ({config.batch_size})'
+            if hosts > 1 else
             f'tf.devices ({devices}) must divide batch_size '
             f'({config.batch_size})')
     length = config.env.length

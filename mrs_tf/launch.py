@@ -10,7 +10,7 @@ import sys
 import embodied
 from embodied.envs import MissingDependencyError, UnknownTaskError
 
-from . import config_rules
+from . import cluster, config_rules
 
 # TensorFlow's C++ info lines (CPU features, device setup) stay out of the
 # output of every program that builds agents here; warnings and errors show.
@@ -60,9 +60,13 @@ def run(config):
             eval_envs, max_restarts=config.env.restarts)
         replay = embodied.Replay(
             logdir / 'replay', config.replay.size, config.replay.chunk,
-            seed=config.seed, keep_evicted=config.replay.keep_evicted)
+            seed=cluster.host_seed(config.seed),
+            keep_evicted=config.replay.keep_evicted)
+        # On several hosts the runtime samples this host's share of the
+        # global batch; the agent trains on the hosts' shares together.
         embodied.run.train(
-            agent, driver, eval_driver, replay, logger, checkpoint, config)
+            agent, driver, eval_driver, replay, logger, checkpoint,
+            config.update(batch_size=cluster.host_batch_size(config)))
     finally:
         for item in cleanup:
             item.close()
@@ -102,8 +106,9 @@ def available_memory():
 
 
 def env_seed(config, evaluation):
-    """Seed of the training or the evaluation environments of a run."""
-    return config.seed + EVAL_SEED_OFFSET if evaluation else config.seed
+    """Seed of this host's training or evaluation environments."""
+    seed = cluster.host_seed(config.seed)
+    return seed + EVAL_SEED_OFFSET if evaluation else seed
 
 
 def make_envs(config, amount, seed):
