@@ -3,7 +3,7 @@
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
         [--loop-trains 10] [--out bench.json] [--jit auto|xla|graph] \
-        [--same-process]
+        [--same-process] [--profile-ops 3]
 
 For every (size, preset) it builds the agent as train.py does, trains it on
 one replay batch of random-policy episodes and reports parameter counts, the
@@ -15,8 +15,11 @@ the same process. Then it runs
 the whole loop of train.py (env.amount environments in their processes,
 replay, prefetched batches, one train call every run.train_every steps) for
 --loop-trains train calls and reports environment steps per second and the
-fraction of the learner's time spent waiting for a batch. Progress goes to
-stderr, the table to stdout and every number to the JSON file.
+fraction of the learner's time spent waiting for a batch. --profile-ops N
+traces N more train calls with TensorFlow's profiler and reports the time
+per op type (self time, summed over threads), the op-level view of where a
+step goes. Progress goes to stderr, the tables to stdout and every number
+to the JSON file.
 
 Every (size, preset) is measured in a fresh child process, one after the
 other, and this process prints them side by side: in one process a second
@@ -29,10 +32,12 @@ spawned from this file and must never load it.
 """
 
 import argparse
+import collections
 import gc
 import json
 import os
 import pathlib
+import re
 import statistics
 import subprocess
 import sys
@@ -49,8 +54,15 @@ SIZE_PRESETS = {
 AGENT_PRESETS = {'mrs': [], 'director': ['director']}
 POLICY_ENVS = 4
 POLICY_CALLS = 20
+# Ops that only run other ops (function calls, loops, conditionals): their
+# self time is waiting for their bodies, counted apart from compute.
+CONTROL_OPS = (
+    'While', 'StatelessWhile', 'If', 'StatelessIf', 'PartitionedCall',
+    'StatefulPartitionedCall', 'Case', 'StatelessCase')
+PROFILE_TOP = 15
 MIN_COLLECT_LENGTH = 100
 START = time.perf_counter()
+OP_EVENT = re.compile(r'^[^\s:]+:[A-Za-z0-9_]+$')
 
 
 def main(argv=None):
@@ -71,13 +83,15 @@ def main(argv=None):
                 if key not in data_cache:
                     data_cache[key] = prepare_data(config)
                 result = benchmark(
-                    config, *data_cache[key], args.steps, args.loop_trains)
+                    config, *data_cache[key], args.steps, args.loop_trains,
+                    args.profile_ops)
                 results.append({'size': size, 'preset': preset, **result})
                 gc.collect()
             write_report(args, setup, results)
     print_table(results)
     print_arithmetic(results)
     print_ratios(compute_ratios(results))
+    print_op_profiles(results)
 
 
 def run_child(args, size, preset):
@@ -90,7 +104,7 @@ def run_child(args, size, preset):
             sys.executable, __file__, '--same-process', '--sizes', size,
             '--presets', preset, '--env', args.env, '--steps',
             str(args.steps), '--loop-trains', str(args.loop_trains),
-            '--out', str(out)]
+            '--profile-ops', str(args.profile_ops), '--out', str(out)]
         argv += ['--task', args.task] if args.task else []
         argv += ['--jit', args.jit]
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
@@ -128,6 +142,9 @@ def parse_args(argv):
     parser.add_argument(
         '--jit', choices=['auto', 'xla', 'graph'], default='auto',
         help="tf.jit (auto: XLA on GPUs, graph mode on CPUs)")
+    parser.add_argument(
+        '--profile-ops', type=int, default=0,
+        help='train calls to profile op by op (0: no profile)')
     parser.add_argument(
         '--same-process', dest='isolate', action='store_false',
         help='measure every (size, preset) in this process')
@@ -205,7 +222,8 @@ def prefilled_replay(config, envs, directory):
     return replay, driver
 
 
-def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
+def benchmark(config, obs_space, act_space, batch, steps, loop_trains,
+              profile_calls=0):
     from mrs_tf.agent import use_xla
     agent = launch.make_agent(config, obs_space, act_space, announce=False)
     batch_size, chunk = batch['is_first'].shape
@@ -223,6 +241,9 @@ def benchmark(config, obs_space, act_space, batch, steps, loop_trains):
     result.update(arithmetic(agent, batch, result))
     from mrs_tf import parameter_counts
     result['parameters'] = parameter_counts.count(agent)
+    if profile_calls:
+        log(f'profiling {profile_calls} train calls op by op')
+        result['train_ops'] = op_profile(agent, batch, profile_calls)
     if loop_trains:
         result.update(time_loop(agent, config, loop_trains))
     return result
@@ -284,6 +305,57 @@ def arithmetic(agent, batch, timings):
             f'{name}_gflops_per_s': rate,
             f'{name}_peak_frac': rate / peak})
     return result
+
+
+def op_profile(agent, batch, calls):
+    """Per op type, the self time per train call (ms, summed over the
+    threads that ran it), its share of all compute ops' time, and its count
+    per call; from a trace of `calls` train calls by TensorFlow's profiler.
+    The entry 'wall' is the calls' median wall time, for comparison."""
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    with tempfile.TemporaryDirectory() as directory:
+        tf.profiler.experimental.start(directory)
+        durations = [timed(agent.train, batch) for _ in range(calls)]
+        tf.profiler.experimental.stop()
+        [path] = pathlib.Path(directory).rglob('*.xplane.pb')
+        space = xplane_pb2.XSpace.FromString(path.read_bytes())
+    times, counts = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            for kind, self_ps in op_self_times(line, plane.event_metadata):
+                times[kind] += self_ps
+                counts[kind] += 1
+    compute = sum(t for k, t in times.items() if k not in CONTROL_OPS)
+    ops = {
+        kind: {'ms': times[kind] / 1e9 / calls,
+               'share': times[kind] / compute if kind not in CONTROL_OPS
+               else None,
+               'count': counts[kind] / calls}
+        for kind, _ in times.most_common()}
+    return {'wall_ms': 1000 * statistics.median(durations),
+            'compute_ms': compute / 1e9 / calls, 'ops': ops}
+
+
+def op_self_times(line, metadata):
+    """(op type, self time in ps) of the TensorFlow op events of one
+    thread's trace line, named `name:Type`; an op's self time excludes the
+    ops nested in it on the same thread."""
+    events = sorted(
+        (e.offset_ps, e.duration_ps, metadata[e.metadata_id].name)
+        for e in line.events)
+    ops = [(start, length, name.rsplit(':', 1)[1])
+           for start, length, name in events if OP_EVENT.match(name)]
+    stack, result = [], []
+    for start, length, kind in ops:
+        while stack and stack[-1][0] <= start:
+            stack.pop()
+        if stack:
+            stack[-1][1][1] -= length
+        entry = [kind, length]
+        stack.append((start + length, entry))
+        result.append(entry)
+    return [tuple(entry) for entry in result]
 
 
 def matmul_peak(size=2048, repeats=10):
@@ -401,6 +473,21 @@ def print_table(results):
             f"{r['compile_s']:>10.1f} {r['train_median_s']:>12.3f} "
             f"{r['train_min_s']:>12.3f} {1000 * r['policy_median_s']:>14.2f} "
             f"{retraces:>12} {loop}")
+
+
+def print_op_profiles(results, top=PROFILE_TOP):
+    for r in results:
+        if 'train_ops' not in r:
+            continue
+        profile = r['train_ops']
+        print(f"\n{r['size']} {r['preset']}: train step {profile['wall_ms']:.0f} "
+              f"ms wall, {profile['compute_ms']:.0f} ms of op time "
+              f'(summed over threads); top {top} op types')
+        print(f"{'op type':<28} {'ms/step':>9} {'share':>7} {'count':>8}")
+        for kind, op in list(profile['ops'].items())[:top]:
+            share = f"{op['share']:>7.1%}" if op['share'] is not None else (
+                f"{'(ctrl)':>7}")
+            print(f"{kind:<28} {op['ms']:>9.1f} {share} {op['count']:>8.0f}")
 
 
 def print_ratios(ratios):
