@@ -49,9 +49,13 @@ def scan(fn, inputs, start, unroll):
             with replicas.iteration(indexed[0]):
                 return fn(carry, indexed[1])
         return tf.scan(body, (tf.range(length), inputs), start)
+    # One unstack per input: its gradient is one stack, where slicing each
+    # step's input would add a full-size slice gradient per step.
+    steps = [tf.unstack(x) for x in tf.nest.flatten(inputs)]
     carry, outputs = start, []
     for t in range(length):
-        carry = fn(carry, tf.nest.map_structure(lambda x: x[t], inputs))
+        carry = fn(carry, tf.nest.pack_sequence_as(
+            inputs, [x[t] for x in steps]))
         outputs.append(carry)
     return tf.nest.map_structure(lambda *xs: tf.stack(xs, 0), *outputs)
 
@@ -156,12 +160,7 @@ class Linear(Module):
 
 class LayerNorm(Module):
     """Normalises the last axis (statistics in float32), then applies a
-    learned scale and offset.
-
-    The normalisation is one fused batch-norm kernel over the rows taken
-    as channels (as Keras' LayerNormalization does): forward and backward
-    on CNN feature maps take half the time of tf.nn.moments and the
-    elementwise ops on a CPU."""
+    learned scale and offset."""
 
     def __init__(self, eps=1e-3):
         self._eps = eps
@@ -170,13 +169,31 @@ class LayerNorm(Module):
         size = [int(x.shape[-1])]
         scale = self.variable('scale', tf.ones, size)
         offset = self.variable('offset', tf.zeros, size)
-        rows = tf.reshape(tf.cast(x, tf.float32), [1, -1, size[0], 1])
-        count = tf.shape(rows)[1:2]
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            rows, tf.ones(count), tf.zeros(count), epsilon=self._eps,
-            data_format='NCHW')
-        y = tf.reshape(y, tf.shape(x)) * scale + offset
-        return tf.cast(y, x.dtype)
+        y = normalize_last(tf.cast(x, tf.float32), self._eps)
+        return tf.cast(y * scale + offset, x.dtype)
+
+
+def normalize_last(x, eps):
+    """(x - mean) / sqrt(var + eps) over the last axis, with its gradient
+    written out: dx = (dy - mean(dy) - y * mean(dy * y)) / sqrt(var + eps).
+    On a CPU this runs forward and backward 3-4x faster than the fused
+    batch-norm kernel over rows as channels (Keras' layer norm) and 2x
+    faster than autodiff of tf.nn.moments (scripts/bench.py --profile-ops
+    showed the fused kernels at 44% of the cpu_small train step)."""
+
+    @tf.custom_gradient
+    def forward(x):
+        centred = x - tf.reduce_mean(x, -1, keepdims=True)
+        variance = tf.reduce_mean(tf.square(centred), -1, keepdims=True)
+        inverse_std = tf.math.rsqrt(variance + eps)
+        y = centred * inverse_std
+
+        def grad(dy):
+            mean_dy = tf.reduce_mean(dy, -1, keepdims=True)
+            mean_dy_y = tf.reduce_mean(dy * y, -1, keepdims=True)
+            return inverse_std * (dy - mean_dy - y * mean_dy_y)
+        return y, grad
+    return forward(x)
 
 
 def make_norm(norm):

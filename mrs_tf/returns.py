@@ -24,6 +24,7 @@ def lambda_return(reward, value, cont, discount, lam):
             f'rewards, got {value.shape[0]} and {cont.shape[0]}.')
     disc = cont[1:] * discount
     one_step = reward + disc * value[1:] * (1 - lam)
+    one_step, disc = tf.unstack(one_step), tf.unstack(disc)
     ret = value[-1]
     returns = []
     for t in reversed(range(horizon)):

@@ -104,8 +104,8 @@ def tiny_rssm(**kw):
 
 
 def test_layer_norm_normalises_each_row_over_the_last_axis():
-    # The fused kernel treats rows as channels; normalising over any other
-    # axis, or with the unbiased variance, fails this.
+    # Normalising over any other axis, the unbiased variance, or a slip in
+    # the written-out gradient fails this.
     x = tf.constant(np.random.default_rng(0).normal(
         3.0, 2.0, (2, 3, 4, 6)).astype(np.float32))
     norm = nets.LayerNorm()
