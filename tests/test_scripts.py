@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import analyze
+import bench
 import controllability
 import embodied
 import plot
@@ -399,7 +400,8 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
     table = run_python(
         'scripts/bench.py', '--sizes', 'debug', '--env', 'dmc_proprio',
         '--task', 'dmc_cartpole_swingup', '--steps', '10', '--loop-trains',
-        '2', '--jit', 'graph', '--out', out, timeout=900)
+        '2', '--jit', 'graph', '--profile-ops', '1', '--out', out,
+        timeout=900)
     report = json.loads(out.read_text())
     results = {r['preset']: r for r in report['results']}
     assert set(results) == {'director', 'mrs'}
@@ -418,6 +420,11 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         assert result['train_gflop'] > 0 and result['policy_gflop'] > 0
         assert result['peak_gflops_per_s'] > 1
         assert 0 < result['train_peak_frac'] < 1.5
+        profile = result['train_ops']
+        compute = [op for op in profile['ops'].values() if op['share']]
+        assert sum(op['share'] for op in compute) == pytest.approx(1)
+        assert profile['ops']['MatMul']['count'] > 10
+        assert 0 < profile['compute_ms'] and 0 < profile['wall_ms']
     ratios = report['ratios']['debug']
     # MRS's extra skill modules and heads are extra arithmetic.
     assert ratios['train_flops'] > 1
@@ -426,6 +433,25 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         / results['director']['train_median_s'])
     assert ratios['parameters_total'] > 1
     assert 'mrs/director' in table
+    assert 'top 15 op types' in table
+
+
+def test_op_self_times_leave_out_nested_ops_and_runtime_events():
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    plane = xplane_pb2.XPlane()
+    names = ['loop:While', 'body/MatMul:MatMul', 'ExecutorState::Process',
+             'body/Mul:Mul', 'later:Mul']
+    for index, name in enumerate(names):
+        plane.event_metadata[index].name = name
+    line = plane.lines.add()
+    # (event, start, duration): MatMul and the first Mul run inside While.
+    for index, start, length in [
+            (0, 0, 100), (2, 5, 50), (1, 10, 30), (3, 60, 20), (4, 200, 7)]:
+        event = line.events.add()
+        event.metadata_id, event.offset_ps, event.duration_ps = (
+            index, start, length)
+    assert sorted(bench.op_self_times(line, plane.event_metadata)) == [
+        ('MatMul', 30), ('Mul', 7), ('Mul', 20), ('While', 50)]
 
 
 def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
