@@ -281,7 +281,8 @@ class Agent(tf.Module):
                         self.train_steps.read_value()])
         with replicas.keyed(key):
             data = self.preprocess(data)
-            post, metrics = self.wm.train(data)
+            with tf.name_scope('world_model'):
+                post, metrics = self.wm.train(data)
             flatten = lambda x: tf.reshape(x, [-1] + x.shape[2:].as_list())
             start = {k: flatten(tf.stop_gradient(v)) for k, v in post.items()}
             start['is_terminal'] = flatten(data['is_terminal'])

@@ -99,18 +99,23 @@ class Hierarchy(Module):
         worker trains, on the extrinsic reward."""
         manager = self.config.mrs.manager
         active = self.pruner.active if self.pruner else None
-        metrics = self.skills.train(feat, active) if manager else {}
-        with tf.GradientTape(persistent=True) as tape:
+        # Name scopes name the parts of the step in op profiles.
+        with tf.name_scope('skills'):
+            metrics = self.skills.train(feat, active) if manager else {}
+        with tf.GradientTape(persistent=True) as tape, \
+                tf.name_scope('imagine'):
             traj = self.imagine(start)
             worker_traj = trajectory.split_traj(
                 traj, self.duration, self.config.discount)
             if manager:
                 manager_traj = trajectory.abstract_traj(
                     traj, self.duration, self.config.discount)
-        mets = self.worker.update(worker_traj, tape)
+        with tf.name_scope('worker'):
+            mets = self.worker.update(worker_traj, tape)
         metrics.update({f'worker_{k}': v for k, v in mets.items()})
         if manager:
-            mets = self.manager.update(manager_traj, tape)
+            with tf.name_scope('manager'):
+                mets = self.manager.update(manager_traj, tape)
             metrics.update({f'manager_{k}': v for k, v in mets.items()})
             metrics.update(
                 self._choice_metrics(traj['skill'][0], 'imag_choice'))
@@ -133,11 +138,13 @@ class Hierarchy(Module):
         initial = self.initial(tf.shape(start['deter'])[0])
         traj = self.wm.imagine(
             policy, start, self.config.imag_horizon, initial)
-        traj['reward_extr'] = self.wm.heads['reward'](traj).mean()[1:]
-        if self.config.mrs.manager:
-            traj['reward_expl'] = self.exploration_reward(traj)
-        traj['reward_goal'] = trajectory.goal_reward_cosine_max(
-            tf.cast(traj['deter'], tf.float32), traj['goal'])
+        with tf.name_scope('rewards'):
+            traj['reward_extr'] = self.wm.heads['reward'](traj).mean()[1:]
+            if self.config.mrs.manager:
+                with tf.name_scope('exploration'):
+                    traj['reward_expl'] = self.exploration_reward(traj)
+            traj['reward_goal'] = trajectory.goal_reward_cosine_max(
+                tf.cast(traj['deter'], tf.float32), traj['goal'])
         return traj
 
     def exploration_reward(self, traj):

@@ -17,8 +17,8 @@ replay, prefetched batches, one train call every run.train_every steps) for
 --loop-trains train calls and reports environment steps per second and the
 fraction of the learner's time spent waiting for a batch. --profile-ops N
 traces N more train calls with TensorFlow's profiler and reports the time
-per op type (self time, summed over threads), the op-level view of where a
-step goes. Progress goes to stderr, the tables to stdout and every number
+per op type and per name scope of the step (self time, summed over
+threads), the op-level view of where a step goes. Progress goes to stderr, the tables to stdout and every number
 to the JSON file.
 
 Every (size, preset) is measured in a fresh child process, one after the
@@ -308,10 +308,11 @@ def arithmetic(agent, batch, timings):
 
 
 def op_profile(agent, batch, calls):
-    """Per op type, the self time per train call (ms, summed over the
-    threads that ran it), its share of all compute ops' time, and its count
-    per call; from a trace of `calls` train calls by TensorFlow's profiler.
-    The entry 'wall' is the calls' median wall time, for comparison."""
+    """Per op type and per name scope (the first of the op's name, gradients
+    counted with their forward ops), the self time per train call (ms,
+    summed over the threads that ran it), its share of all compute ops'
+    time, and its count per call; from a trace of `calls` train calls by
+    TensorFlow's profiler. 'wall_ms' is the calls' median wall time."""
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     with tempfile.TemporaryDirectory() as directory:
@@ -320,39 +321,50 @@ def op_profile(agent, batch, calls):
         tf.profiler.experimental.stop()
         [path] = pathlib.Path(directory).rglob('*.xplane.pb')
         space = xplane_pb2.XSpace.FromString(path.read_bytes())
-    times, counts = collections.Counter(), collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            for kind, self_ps in op_self_times(line, plane.event_metadata):
-                times[kind] += self_ps
-                counts[kind] += 1
-    compute = sum(t for k, t in times.items() if k not in CONTROL_OPS)
-    ops = {
-        kind: {'ms': times[kind] / 1e9 / calls,
-               'share': times[kind] / compute if kind not in CONTROL_OPS
-               else None,
-               'count': counts[kind] / calls}
-        for kind, _ in times.most_common()}
+    ops = [op for plane in space.planes for line in plane.lines
+           for op in op_self_times(line, plane.event_metadata)]
+    compute = sum(t for _, kind, t in ops if kind not in CONTROL_OPS)
+    tables = {}
+    for name, key in (('ops', lambda n, k: k), ('scopes', op_scope)):
+        times, counts = collections.Counter(), collections.Counter()
+        for op_name, kind, self_ps in ops:
+            if name == 'scopes' and kind in CONTROL_OPS:
+                continue
+            times[key(op_name, kind)] += self_ps
+            counts[key(op_name, kind)] += 1
+        tables[name] = {
+            k: {'ms': t / 1e9 / calls,
+                'share': None if k in CONTROL_OPS else t / compute,
+                'count': counts[k] / calls}
+            for k, t in times.most_common()}
     return {'wall_ms': 1000 * statistics.median(durations),
-            'compute_ms': compute / 1e9 / calls, 'ops': ops}
+            'compute_ms': compute / 1e9 / calls, **tables}
+
+
+def op_scope(name, kind):
+    """The first name scope of an op (of its forward op for a gradient)."""
+    parts = name.split('/')
+    if parts[0] == 'gradient_tape':
+        parts = parts[1:]
+    return parts[0] if len(parts) > 1 else '(no scope)'
 
 
 def op_self_times(line, metadata):
-    """(op type, self time in ps) of the TensorFlow op events of one
-    thread's trace line, named `name:Type`; an op's self time excludes the
-    ops nested in it on the same thread."""
+    """(op name, op type, self time in ps) of the TensorFlow op events of
+    one thread's trace line, named `name:Type`; an op's self time excludes
+    the ops nested in it on the same thread."""
     events = sorted(
         (e.offset_ps, e.duration_ps, metadata[e.metadata_id].name)
         for e in line.events)
-    ops = [(start, length, name.rsplit(':', 1)[1])
-           for start, length, name in events if OP_EVENT.match(name)]
     stack, result = [], []
-    for start, length, kind in ops:
+    for start, length, event in events:
+        if not OP_EVENT.match(event):
+            continue
         while stack and stack[-1][0] <= start:
             stack.pop()
         if stack:
-            stack[-1][1][1] -= length
-        entry = [kind, length]
+            stack[-1][1][2] -= length
+        entry = [*event.rsplit(':', 1), length]
         stack.append((start + length, entry))
         result.append(entry)
     return [tuple(entry) for entry in result]
@@ -480,14 +492,16 @@ def print_op_profiles(results, top=PROFILE_TOP):
         if 'train_ops' not in r:
             continue
         profile = r['train_ops']
-        print(f"\n{r['size']} {r['preset']}: train step {profile['wall_ms']:.0f} "
-              f"ms wall, {profile['compute_ms']:.0f} ms of op time "
-              f'(summed over threads); top {top} op types')
-        print(f"{'op type':<28} {'ms/step':>9} {'share':>7} {'count':>8}")
-        for kind, op in list(profile['ops'].items())[:top]:
-            share = f"{op['share']:>7.1%}" if op['share'] is not None else (
-                f"{'(ctrl)':>7}")
-            print(f"{kind:<28} {op['ms']:>9.1f} {share} {op['count']:>8.0f}")
+        print(f"\n{r['size']} {r['preset']}: train step "
+              f"{profile['wall_ms']:.0f} ms wall, {profile['compute_ms']:.0f} "
+              'ms of op time (summed over threads)')
+        for table, title in (('ops', 'op type'), ('scopes', 'name scope')):
+            print(f"{title:<28} {'ms/step':>9} {'share':>7} {'count':>8}")
+            for key, op in list(profile[table].items())[:top]:
+                share = ('(ctrl)' if op['share'] is None
+                         else f"{op['share']:.1%}")
+                print(f"{key[:28]:<28} {op['ms']:>9.1f} {share:>7} "
+                      f"{op['count']:>8.0f}")
 
 
 def print_ratios(ratios):

@@ -424,6 +424,7 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         compute = [op for op in profile['ops'].values() if op['share']]
         assert sum(op['share'] for op in compute) == pytest.approx(1)
         assert profile['ops']['MatMul']['count'] > 10
+        assert {'world_model', 'imagine', 'worker'} <= set(profile['scopes'])
         assert 0 < profile['compute_ms'] and 0 < profile['wall_ms']
     ratios = report['ratios']['debug']
     # MRS's extra skill modules and heads are extra arithmetic.
@@ -433,7 +434,7 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         / results['director']['train_median_s'])
     assert ratios['parameters_total'] > 1
     assert 'mrs/director' in table
-    assert 'top 15 op types' in table
+    assert 'name scope' in table
 
 
 def test_op_self_times_leave_out_nested_ops_and_runtime_events():
@@ -451,7 +452,11 @@ def test_op_self_times_leave_out_nested_ops_and_runtime_events():
         event.metadata_id, event.offset_ps, event.duration_ps = (
             index, start, length)
     assert sorted(bench.op_self_times(line, plane.event_metadata)) == [
-        ('MatMul', 30), ('Mul', 7), ('Mul', 20), ('While', 50)]
+        ('body/MatMul', 'MatMul', 30), ('body/Mul', 'Mul', 20),
+        ('later', 'Mul', 7), ('loop', 'While', 50)]
+    assert bench.op_scope('gradient_tape/skills/dense/MatMul', 'MatMul') == (
+        'skills')
+    assert bench.op_scope('MatMul', 'MatMul') == '(no scope)'
 
 
 def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
