@@ -19,13 +19,11 @@ def split_traj(traj, k, discount):
     the worker bootstraps against the goal it was pursuing, not the next one.
     Adds 'weight', the discounted continuation product over the piece.
     """
-    horizon = _check_horizon(traj, k)
+    _check_horizon(traj, k)
     pieces = {}
     for key, value in traj.items():
-        length = k if 'reward' in key else k + 1
-        windows = [value[start:start + length]
-                   for start in range(0, horizon, k)]
-        pieces[key] = _merge_piece_and_batch(tf.stack(windows, 1))
+        shared = 0 if 'reward' in key else 1
+        pieces[key] = _merge_piece_and_batch(_windows(value, k, shared))
     goal = pieces['goal']
     pieces['goal'] = tf.concat([goal[:-1], goal[:1]], 0)
     pieces['weight'] = _weight(pieces['cont'], discount)
@@ -84,6 +82,21 @@ def _check_horizon(traj, k):
 def _blocks(x, k):
     # [T, B, ...] -> [T / k, k, B, ...]
     return tf.reshape(x, [x.shape[0] // k, k, -1] + list(x.shape[2:]))
+
+
+def _windows(x, k, shared):
+    """[T, ...] -> [k + shared, T // k, ...]: piece n is x[n*k : n*k + k +
+    shared]. Cut by one split, whose gradient is one concat; a slice per
+    piece would write a zero tensor of x's full size in its gradient."""
+    count = (x.shape[0] - shared) // k
+    if not shared:
+        return tf.stack(tf.split(x, count), 1)
+    # Piece n is [step n*k, steps n*k+1 .. n*k+k-1, step (n+1)*k].
+    parts = tf.split(x, [1, k - 1] * count + [1])
+    starts, middles = parts[0::2], parts[1::2]
+    return tf.stack([
+        tf.concat([starts[n], middles[n], starts[n + 1]], 0)
+        for n in range(count)], 1)
 
 
 def _merge_piece_and_batch(windows):

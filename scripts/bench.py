@@ -60,6 +60,10 @@ CONTROL_OPS = (
     'While', 'StatelessWhile', 'If', 'StatelessIf', 'PartitionedCall',
     'StatefulPartitionedCall', 'Case', 'StatelessCase')
 PROFILE_TOP = 15
+# The name scopes agent.py and hierarchy.py open around the parts of a step.
+STEP_SCOPES = (
+    'world_model', 'skills', 'imagine', 'rewards', 'exploration', 'worker',
+    'manager')
 MIN_COLLECT_LENGTH = 100
 START = time.perf_counter()
 OP_EVENT = re.compile(r'^[^\s:]+:[A-Za-z0-9_]+$')
@@ -308,11 +312,11 @@ def arithmetic(agent, batch, timings):
 
 
 def op_profile(agent, batch, calls):
-    """Per op type and per name scope (the first of the op's name, gradients
-    counted with their forward ops), the self time per train call (ms,
-    summed over the threads that ran it), its share of all compute ops'
-    time, and its count per call; from a trace of `calls` train calls by
-    TensorFlow's profiler. 'wall_ms' is the calls' median wall time."""
+    """Per op type and per name scope (op_scope), the self time per train
+    call (ms, summed over the threads that ran it), its share of all
+    compute ops' time, and its count per call; from a trace of `calls`
+    train calls by TensorFlow's profiler. 'wall_ms' is the calls' median
+    wall time."""
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     with tempfile.TemporaryDirectory() as directory:
@@ -342,11 +346,18 @@ def op_profile(agent, batch, calls):
 
 
 def op_scope(name, kind):
-    """The first name scope of an op (of its forward op for a gradient)."""
-    parts = name.split('/')
-    if parts[0] == 'gradient_tape':
+    """The agent's step scopes an op ran in, outermost first (those of its
+    forward op for a gradient), e.g. 'imagine/rewards/exploration'; for
+    ops outside them, the op's first name scope."""
+    parts = name.split('/')[:-1]
+    if parts and parts[0] == 'gradient_tape':
         parts = parts[1:]
-    return parts[0] if len(parts) > 1 else '(no scope)'
+    # TensorFlow numbers a scope opened again in one graph: 'worker_1'.
+    steps = [re.sub(r'_\d+$', '', part) for part in parts]
+    steps = [part for part in steps if part in STEP_SCOPES]
+    if steps:
+        return '/'.join(steps)
+    return parts[0] if parts else '(no scope)'
 
 
 def op_self_times(line, metadata):
