@@ -339,6 +339,12 @@ class Agent(tf.Module):
         for key, value in obs.items():
             if value.dtype == tf.uint8 and value.shape.rank >= 3:
                 out[key] = tf.cast(value, compute_dtype()) / 255.0
+            elif value.dtype == tf.bool:
+                # Not a cast: grappler moves a widening cast behind the
+                # RSSM's transpose, and oneDNN's transpose of bool tensors
+                # logs an error line on CPUs it takes for non-AVX-512 ones
+                # (AMD EPYC).
+                out[key] = tf.where(value, 1.0, 0.0)
             else:
                 out[key] = tf.cast(value, tf.float32)
         out['cont'] = 1.0 - out['is_terminal']
