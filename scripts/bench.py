@@ -18,8 +18,8 @@ replay, prefetched batches, one train call every run.train_every steps) for
 fraction of the learner's time spent waiting for a batch. --profile-ops N
 traces N more train calls with TensorFlow's profiler and reports the time
 per op type and per name scope of the step (self time, summed over
-threads), the op-level view of where a step goes. Progress goes to stderr, the tables to stdout and every number
-to the JSON file.
+threads), the op-level view of where a step goes. Progress goes to stderr,
+the tables to stdout and every number to the JSON file.
 
 Every (size, preset) is measured in a fresh child process, one after the
 other, and this process prints them side by side: in one process a second
@@ -328,24 +328,29 @@ def op_profile(agent, batch, calls):
     ops = [op for plane in space.planes for line in plane.lines
            for op in op_self_times(line, plane.event_metadata)]
     compute = sum(t for _, kind, t in ops if kind not in CONTROL_OPS)
-    tables = {}
-    for name, key in (('ops', lambda n, k: k), ('scopes', op_scope)):
-        times, counts = collections.Counter(), collections.Counter()
-        for op_name, kind, self_ps in ops:
-            if name == 'scopes' and kind in CONTROL_OPS:
-                continue
-            times[key(op_name, kind)] += self_ps
-            counts[key(op_name, kind)] += 1
-        tables[name] = {
-            k: {'ms': t / 1e9 / calls,
-                'share': None if k in CONTROL_OPS else t / compute,
-                'count': counts[k] / calls}
-            for k, t in times.most_common()}
+    scopes = [(op_scope(name), t) for name, kind, t in ops
+              if kind not in CONTROL_OPS]
     return {'wall_ms': 1000 * statistics.median(durations),
-            'compute_ms': compute / 1e9 / calls, **tables}
+            'compute_ms': compute / 1e9 / calls,
+            'ops': tabulate([(kind, t) for _, kind, t in ops], calls, compute),
+            'scopes': tabulate(scopes, calls, compute)}
 
 
-def op_scope(name, kind):
+def tabulate(times, calls, compute):
+    """{key: ms per call, share of the compute time, count per call} from
+    (key, ps) pairs, slowest first; control ops get no share."""
+    total, count = collections.Counter(), collections.Counter()
+    for key, ps in times:
+        total[key] += ps
+        count[key] += 1
+    return {
+        key: {'ms': ps / 1e9 / calls,
+              'share': None if key in CONTROL_OPS else ps / compute,
+              'count': count[key] / calls}
+        for key, ps in total.most_common()}
+
+
+def op_scope(name):
     """The agent's step scopes an op ran in, outermost first (those of its
     forward op for a gradient), e.g. 'imagine/rewards/exploration'; for
     ops outside them, the op's first name scope."""

@@ -458,13 +458,12 @@ def test_op_self_times_leave_out_nested_ops_and_runtime_events():
     assert sorted(bench.op_self_times(line, plane.event_metadata)) == [
         ('body/MatMul', 'MatMul', 30), ('body/Mul', 'Mul', 20),
         ('later', 'Mul', 7), ('loop', 'While', 50)]
-    assert bench.op_scope('gradient_tape/skills/dense/MatMul', 'MatMul') == (
-        'skills')
-    assert bench.op_scope('MatMul', 'MatMul') == '(no scope)'
+    assert bench.op_scope('gradient_tape/skills/dense/MatMul') == 'skills'
+    assert bench.op_scope('MatMul') == '(no scope)'
     assert bench.op_scope(
-        'gradient_tape/imagine_1/while/body/rewards/exploration/dense/MatMul',
-        'MatMul') == 'imagine/rewards/exploration'
-    assert bench.op_scope('Grappler/Read/x', 'Mul') == 'Grappler'
+        'gradient_tape/imagine_1/while/body/rewards/exploration/dense/MatMul'
+    ) == 'imagine/rewards/exploration'
+    assert bench.op_scope('Grappler/Read/x') == 'Grappler'
 
 
 def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
