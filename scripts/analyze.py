@@ -12,7 +12,13 @@ own processes) and writes to --out:
   purity.json                purity of a k-means clustering of those states
                              (k = number of resolutions) against the
                              resolution in use, and the same clustering's
-                             purity against shuffled resolutions (baseline)
+                             purity against shuffled resolutions (baseline);
+                             the same for the clustering's normalised mutual
+                             information with the resolution, and how well a
+                             nearest-neighbour classifier predicts the
+                             manager's choice from the state on episodes it
+                             did not see (against shuffled choices and the
+                             most common choice's share)
   goals.png                  rows: start states from the replay; columns:
                              the observed frame, then the decoded candidate
                              goal of every resolution (the chosen one framed);
@@ -130,12 +136,13 @@ def step_records(episodes, duration):
     every `duration` steps from the episode start.
     """
     parts = []
-    for episode in episodes:
+    for index, episode in enumerate(episodes):
         count = len(episode['is_first']) - 1
         part = {
             'deter': episode['log_deter'][1:],
             'choice': episode['log_choice'][1:].argmax(-1),
             'decision': np.arange(count) % duration == 0,
+            'episode': np.full(count, index),
         }
         if IMAGE_KEY in episode:
             part[IMAGE_KEY] = episode[IMAGE_KEY][:-1]
@@ -161,10 +168,32 @@ def cluster_purity(clusters, labels):
 def shuffled_purity(clusters, labels, shuffles, rng):
     """Purity of the same clusters against randomly permuted labels:
     (mean, std) over `shuffles` permutations."""
-    values = [
-        cluster_purity(clusters, rng.permutation(labels))
-        for _ in range(shuffles)]
+    return shuffled(cluster_purity, clusters, labels, shuffles, rng)
+
+
+def shuffled(score, inputs, labels, shuffles, rng):
+    """score(inputs, permuted labels): (mean, std) over `shuffles`
+    permutations."""
+    values = [score(inputs, rng.permutation(labels)) for _ in range(shuffles)]
     return float(np.mean(values)), float(np.std(values))
+
+
+def choice_accuracy(states, labels, episodes, neighbours=15, folds=5):
+    """Accuracy of a k-nearest-neighbour classifier predicting the label
+    of a state, cross-validated with whole episodes held out: the states of
+    one episode lie close together and share their choices for a skill's
+    duration, so folds that split episodes would credit memorised episodes
+    to the state."""
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    folds = min(folds, len(np.unique(episodes)))
+    if folds < 2:
+        raise ValueError('the choice accuracy needs states of two episodes')
+    splits = list(GroupKFold(folds).split(states, labels, episodes))
+    smallest = min(len(train) for train, _ in splits)
+    classifier = KNeighborsClassifier(min(neighbours, smallest))
+    return float(cross_val_score(
+        classifier, states, labels, cv=splits).mean())
 
 
 def write_purity(steps, resolutions, checkpoint, args, rng):
@@ -175,6 +204,7 @@ def write_purity(steps, resolutions, checkpoint, args, rng):
     purity = cluster_purity(clusters, labels)
     baseline, baseline_std = shuffled_purity(
         clusters, labels, args.shuffles, rng)
+    nmi, nmi_baseline = mutual_information(clusters, labels, args, rng)
     counts = np.bincount(labels, minlength=len(resolutions))
     result = {
         'checkpoint': str(checkpoint), 'states': len(labels),
@@ -182,13 +212,52 @@ def write_purity(steps, resolutions, checkpoint, args, rng):
         'choice_counts': dict(zip(resolutions, counts.tolist())),
         'purity': purity, 'random_purity': baseline,
         'random_purity_std': baseline_std, 'shuffles': args.shuffles,
+        'nmi': nmi, 'random_nmi': nmi_baseline[0],
+        'random_nmi_std': nmi_baseline[1],
+        **choice_predictions(steps, args, rng),
     }
     print(f'k-means purity {purity:.3f} vs {baseline:.3f} ± '
           f'{baseline_std:.3f} with shuffled resolutions '
-          f'({len(labels)} states, k = {len(resolutions)})')
+          f'({len(labels)} states, k = {len(resolutions)}); NMI '
+          f'{nmi:.3f} vs {nmi_baseline[0]:.3f} ± {nmi_baseline[1]:.3f}; '
+          f"choice from state {result['choice_accuracy']:.3f} vs "
+          f"{result['random_choice_accuracy']:.3f} ± "
+          f"{result['random_choice_accuracy_std']:.3f} shuffled, "
+          f"{result['majority_choice_share']:.3f} most common "
+          f"({result['decisions']} manager steps)")
     path = args.out / 'purity.json'
     path.write_text(json.dumps(result, indent=2) + '\n')
     return path
+
+
+def mutual_information(clusters, labels, args, rng):
+    """Normalised mutual information of the clusters with the labels, and
+    with shuffled labels (mean, std): unlike purity, it does not sit at the
+    most common label's share when one label dominates every cluster."""
+    from sklearn.metrics import normalized_mutual_info_score
+    score = lambda c, l: float(normalized_mutual_info_score(l, c))
+    return score(clusters, labels), shuffled(
+        score, clusters, labels, args.shuffles, rng)
+
+
+def choice_predictions(steps, args, rng):
+    """Is the manager's choice a function of the state (Fig. 6)? The
+    choice at its decision steps predicted from the state on held-out
+    episodes, against the same with shuffled choices."""
+    decision = steps['decision']
+    states = steps['deter'][decision]
+    labels = steps['choice'][decision]
+    episodes = steps['episode'][decision]
+    score = lambda s, l: choice_accuracy(s, l, episodes)
+    baseline = shuffled(score, states, labels, args.shuffles, rng)
+    return {
+        'decisions': int(decision.sum()),
+        'choice_accuracy': score(states, labels),
+        'random_choice_accuracy': baseline[0],
+        'random_choice_accuracy_std': baseline[1],
+        'majority_choice_share': float(
+            np.bincount(labels).max() / len(labels)),
+    }
 
 
 def plot_tsne(steps, resolutions, args, rng):

@@ -112,6 +112,29 @@ def test_shuffled_purity_is_near_chance_for_a_perfect_clustering():
     assert 0.25 <= mean < 0.35 and std < 0.05
 
 
+def test_choice_accuracy_finds_a_choice_that_follows_the_state():
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(400, 2))
+    labels = (states[:, 0] > 0) * 2 + (states[:, 1] > 0)
+    episodes = np.repeat(np.arange(20), 20)
+    assert analyze.choice_accuracy(states, labels, episodes) > 0.9
+    mean, _ = analyze.shuffled(
+        lambda s, l: analyze.choice_accuracy(s, l, episodes),
+        states, labels, 5, rng)
+    assert mean < 0.4
+
+
+def test_choice_accuracy_does_not_credit_episodes_to_the_state():
+    # Each episode stays near its own point and keeps one random choice: a
+    # classifier that saw other states of the episode would score 1.
+    rng = np.random.default_rng(0)
+    episodes = np.repeat(np.arange(40), 10)
+    centres = rng.normal(size=(40, 8)) * 10
+    states = centres[episodes] + rng.normal(size=(400, 8)) * 0.1
+    labels = rng.integers(4, size=40)[episodes]
+    assert analyze.choice_accuracy(states, labels, episodes) < 0.45
+
+
 @pytest.mark.parametrize('preset', [
     'mrs', 'director', 'director_upstream', 'single_8', 'single_16', 'single_32', 'no_inf',
     'vanilla_expl', 'explore_only', 'flat', 'random_choice', 'mrs_adaptive'])
@@ -246,6 +269,9 @@ def test_analyze_writes_figures_and_purity(tiny_logdir, tmp_path):
     assert sum(purity['choice_counts'].values()) == purity['states']
     assert 1 / RESOLUTIONS <= purity['purity'] <= 1
     assert 1 / RESOLUTIONS <= purity['random_purity'] <= 1
+    assert 0 <= purity['random_nmi'] <= 1 and 0 <= purity['nmi'] <= 1
+    assert 0 <= purity['choice_accuracy'] <= 1
+    assert purity['decisions'] < purity['states']
     width, height = open_image(tmp_path / 'tsne.png')
     assert width >= 300 and height >= 300
     # 3 start states x (observed frame + 4 goals), 4 resolutions x 8 frames.
