@@ -13,7 +13,7 @@ import re
 
 import embodied
 
-from . import cluster
+from . import choice_policy, cluster
 
 AGENTS = ('mrs', 'random')
 SCRIPTS = ('train', 'eval_only')
@@ -188,13 +188,10 @@ def _skill_problems(config):
 
 def _eval_choice_problems(config):
     """The choice-head replacement of paper Table 3."""
-    choice, skills = config.eval_choice, config.mrs.skills
-    fixed = choice.startswith('fixed:') and choice[6:].isdigit()
-    if choice not in ('learned', 'random') and not fixed:
-        return [f'eval_choice must be learned, random or fixed:<i>, '
-                f'got {choice!r}']
-    if fixed and int(choice[6:]) >= len(skills):
-        return [f'eval_choice {choice} names no resolution of {skills}']
+    try:
+        choice_policy.parse(config.eval_choice, len(config.mrs.skills))
+    except ValueError as error:
+        return [str(error)]
     return []
 
 

@@ -6,6 +6,7 @@ step per K for the manager."""
 
 import tensorflow as tf
 
+from . import choice_policy
 from . import nets
 from . import replicas
 from . import trajectory
@@ -53,7 +54,7 @@ class Hierarchy(Module):
         """The worker's action distribution and the new carry. A new goal is
         chosen where carry['step'] is a multiple of K, or, in imagination,
         where the static flag `update` says so. `choice` replaces the
-        choice head for evaluation: 'learned', 'random' or 'fixed:<i>'."""
+        choice head for evaluation (choice_policy.py)."""
         if update is False:
             new = {k: carry[k] for k in ('skill', 'goal')}
         else:
@@ -194,19 +195,20 @@ class Hierarchy(Module):
 
 
 def override_choice(choice, override):
-    """The one-hot choice [B, N] as the learned head sampled it, uniformly
-    random, or always resolution i ('fixed:i')."""
+    """The one-hot choice [B, N] as the learned head sampled it, or as the
+    evaluation choice policy `override` draws it (choice_policy.py)."""
     count = choice.shape[-1]
-    if override == 'learned':
+    kind, value = choice_policy.parse(override, count)
+    if kind == 'learned':
         return choice
-    if override == 'random':
+    if kind == 'fixed':
+        index = tf.fill(tf.shape(choice)[:1], value)
+    else:
         batch = choice.shape[:1]
         if not batch.is_fully_defined():
             batch = tf.shape(choice)[:1]
-        uniform = replicas.uniform(batch)
-        index = tf.minimum(tf.cast(uniform * count, tf.int32), count - 1)
-    elif override.startswith('fixed:'):
-        index = tf.fill(tf.shape(choice)[:1], int(override.split(':')[1]))
-    else:
-        raise ValueError(f'unknown choice override {override!r}')
+        # Resolution i where the uniform number passes the first i shares.
+        bounds = tf.math.cumsum(tf.constant(value[:-1], tf.float32))
+        passed = replicas.uniform(batch)[:, None] >= bounds
+        index = tf.reduce_sum(tf.cast(passed, tf.int32), -1)
     return tf.one_hot(index, count, dtype=choice.dtype)

@@ -58,6 +58,34 @@ def test_random_override_draws_every_resolution_uniformly():
     np.testing.assert_array_equal(drawn, again)  # Keyed: reproducible.
 
 
+@pytest.mark.parametrize('override, shares', [
+    ('share:1,1,2,4', [0.125, 0.125, 0.25, 0.5]),
+    ('share:0,0.5,0.5,0', [0, 0.5, 0.5, 0]),
+    ('fixed:2', [0, 0, 1, 0]),
+])
+def test_share_and_fixed_overrides_draw_each_resolution_at_its_share(
+        override, shares):
+    choice = tf.one_hot(tf.zeros([20000], tf.int32), 4)
+    with replicas.keyed(tf.constant([0, 1], tf.int64)):
+        drawn = override_choice(choice, override)
+    assert set(np.unique(drawn.numpy().sum(-1))) == {1.0}
+    np.testing.assert_allclose(tf.reduce_mean(drawn, 0), shares, atol=0.01)
+
+
+@pytest.mark.parametrize('choice, message', [
+    ('share:1,1,1', 'needs 4 non-negative shares'),
+    ('share:1,-1,1,1', 'needs 4 non-negative shares'),
+    ('share:0,0,0,0', 'needs 4 non-negative shares'),
+    ('share:a,b,c,d', 'needs 4 non-negative shares'),
+    ('fixed:4', 'names no resolution'),
+    ('best', 'must be learned, random, fixed'),
+])
+def test_bad_eval_choice_is_a_one_line_config_error(choice, message):
+    with pytest.raises(embodied.ConfigError, match=message) as error:
+        configs.parse(['--configs', 'mrs', '--eval_choice', choice])
+    assert '\n' not in str(error.value)
+
+
 def test_flat_needs_a_goal_free_worker():
     configs.parse(['--configs', 'flat'])
     with pytest.raises(embodied.ConfigError, match='mrs.manager False'):

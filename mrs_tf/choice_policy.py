@@ -1,0 +1,42 @@
+"""The evaluation choice policies of paper Table 3 (`eval_choice`), read
+without TensorFlow so that config checks can use them:
+
+    learned            the choice head
+    random             each resolution with equal probability
+    fixed:<i>          always resolution i
+    share:<p0>,<p1>..  resolution i with probability p_i (normalised),
+                       drawn independently of the state: the learned
+                       head's overall shares without its state dependence
+"""
+
+
+def parse(choice, count):
+    """('learned', None), ('fixed', i) or ('shares', [p_0, ..., p_{N-1}])
+    for `count` resolutions; ValueError with a one-line reason otherwise."""
+    if choice == 'learned':
+        return 'learned', None
+    if choice == 'random':
+        return 'shares', [1 / count] * count
+    kind, _, value = choice.partition(':')
+    if kind == 'fixed' and value.isdigit():
+        if int(value) >= count:
+            raise ValueError(
+                f'eval_choice {choice} names no resolution of {count}')
+        return 'fixed', int(value)
+    if kind == 'share':
+        return 'shares', _shares(choice, value, count)
+    raise ValueError(
+        'eval_choice must be learned, random, fixed:<i> or '
+        f'share:<p0>,...,<p{count - 1}>, got {choice!r}')
+
+
+def _shares(choice, value, count):
+    try:
+        shares = [float(part) for part in value.split(',')]
+    except ValueError:
+        shares = []
+    if len(shares) != count or min(shares) < 0 or sum(shares) <= 0:
+        raise ValueError(
+            f'eval_choice {choice} needs {count} non-negative shares, '
+            'not all zero')
+    return [share / sum(shares) for share in shares]
