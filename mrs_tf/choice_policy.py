@@ -9,6 +9,8 @@ without TensorFlow so that config checks can use them:
                        head's overall shares without its state dependence
 """
 
+import math
+
 
 def parse(choice, count):
     """('learned', None), ('fixed', i) or ('shares', [p_0, ..., p_{N-1}])
@@ -21,7 +23,8 @@ def parse(choice, count):
     if kind == 'fixed' and value.isdigit():
         if int(value) >= count:
             raise ValueError(
-                f'eval_choice {choice} names no resolution of {count}')
+                f'eval_choice {choice} names no resolution: there are '
+                f'{count} (fixed:0 to fixed:{count - 1})')
         return 'fixed', int(value)
     if kind == 'share':
         return 'shares', _shares(choice, value, count)
@@ -35,8 +38,9 @@ def _shares(choice, value, count):
         shares = [float(part) for part in value.split(',')]
     except ValueError:
         shares = []
-    if len(shares) != count or min(shares) < 0 or sum(shares) <= 0:
+    if (len(shares) != count or not all(map(math.isfinite, shares))
+            or min(shares) < 0 or sum(shares) <= 0):
         raise ValueError(
-            f'eval_choice {choice} needs {count} non-negative shares, '
-            'not all zero')
+            f'eval_choice {choice} needs {count} non-negative finite '
+            'shares, not all zero')
     return [share / sum(shares) for share in shares]

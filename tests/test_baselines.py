@@ -73,10 +73,11 @@ def test_share_and_fixed_overrides_draw_each_resolution_at_its_share(
 
 
 @pytest.mark.parametrize('choice, message', [
-    ('share:1,1,1', 'needs 4 non-negative shares'),
-    ('share:1,-1,1,1', 'needs 4 non-negative shares'),
-    ('share:0,0,0,0', 'needs 4 non-negative shares'),
-    ('share:a,b,c,d', 'needs 4 non-negative shares'),
+    ('share:1,1,1', 'needs 4 non-negative finite shares'),
+    ('share:1,-1,1,1', 'needs 4 non-negative finite shares'),
+    ('share:0,0,0,0', 'needs 4 non-negative finite shares'),
+    ('share:a,b,c,d', 'needs 4 non-negative finite shares'),
+    ('share:nan,1,1,1', 'needs 4 non-negative finite shares'),
     ('fixed:4', 'names no resolution'),
     ('best', 'must be learned, random, fixed'),
 ])
