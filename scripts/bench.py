@@ -3,7 +3,7 @@
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
         [--loop-trains 10] [--out bench.json] [--jit auto|xla|graph] \
-        [--same-process] [--profile-ops 3]
+        [--same-process] [--profile-ops 3] [--interleave] [--rounds 3]
 
 For every (size, preset) it builds the agent as train.py does, trains it on
 one replay batch of random-policy episodes and reports parameter counts, the
@@ -26,6 +26,13 @@ other, and this process prints them side by side: in one process a second
 default-size agent trains ~30% slower than the first (the first one's
 memory is not given back), which biased the mrs/director ratio toward the
 preset measured first. --same-process measures them all here.
+
+This machine's speed drifts by up to 30% over minutes (a shared virtual
+machine), more than the mrs/director difference. --interleave builds the
+presets of a size side by side in one child and alternates their train
+calls, so both see the same machine; --rounds N repeats everything N times
+and takes the ratio within each round, reporting the median and every
+round's value.
 
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
@@ -73,48 +80,54 @@ def main(argv=None):
     args = parse_args(argv)
     results, setup = [], None
     data_cache = {}
-    for size in args.sizes:
-        for preset in args.presets:
-            if args.isolate:
-                child_setup, result = run_child(args, size, preset)
-                setup = setup or child_setup
-                results.append(result)
-            else:
-                config = build_config(args, size, preset)
-                if setup is None:
-                    setup = setup_tensorflow(config)
-                key = data_key(config)
-                if key not in data_cache:
-                    data_cache[key] = prepare_data(config)
-                result = benchmark(
-                    config, *data_cache[key], args.steps, args.loop_trains,
-                    args.profile_ops)
-                results.append({'size': size, 'preset': preset, **result})
-                gc.collect()
-            write_report(args, setup, results)
+    groups = [args.presets] if args.interleave else [
+        [preset] for preset in args.presets]
+    for round_ in range(args.rounds):
+        for size in args.sizes:
+            for presets in groups:
+                if args.isolate:
+                    child_setup, group = run_child(args, size, presets)
+                    setup = setup or child_setup
+                else:
+                    configs_ = [
+                        build_config(args, size, preset) for preset in presets]
+                    if setup is None:
+                        setup = setup_tensorflow(configs_[0])
+                    key = data_key(configs_[0])
+                    if key not in data_cache:
+                        data_cache[key] = prepare_data(configs_[0])
+                    group = [
+                        {'size': size, 'preset': preset, **result}
+                        for preset, result in zip(presets, benchmark(
+                            configs_, *data_cache[key], args.steps,
+                            args.loop_trains, args.profile_ops))]
+                    gc.collect()
+                results += [{**result, 'round': round_} for result in group]
+                write_report(args, setup, results)
     print_table(results)
     print_arithmetic(results)
     print_ratios(compute_ratios(results))
     print_op_profiles(results)
 
 
-def run_child(args, size, preset):
-    """Benchmarks one (size, preset) in a new process of this script; its
-    progress goes to our stderr. Returns (setup, result)."""
-    log(f'{size} {preset}: in a child process')
+def run_child(args, size, presets):
+    """Benchmarks `presets` at one size in a new process of this script;
+    its progress goes to our stderr. Returns (setup, results)."""
+    log(f"{size} {' '.join(presets)}: in a child process")
     with tempfile.TemporaryDirectory() as directory:
         out = pathlib.Path(directory) / 'bench.json'
         argv = [
             sys.executable, __file__, '--same-process', '--sizes', size,
-            '--presets', preset, '--env', args.env, '--steps',
+            '--presets', *presets, '--env', args.env, '--steps',
             str(args.steps), '--loop-trains', str(args.loop_trains),
             '--profile-ops', str(args.profile_ops), '--out', str(out)]
         argv += ['--task', args.task] if args.task else []
         argv += ['--jit', args.jit]
+        argv += ['--interleave'] if args.interleave else []
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
         report = json.loads(out.read_text())
     setup = {k: report[k] for k in ('platform', 'precision')}
-    return setup, report['results'][0]
+    return setup, report['results']
 
 
 def write_report(args, setup, results):
@@ -152,10 +165,20 @@ def parse_args(argv):
     parser.add_argument(
         '--same-process', dest='isolate', action='store_false',
         help='measure every (size, preset) in this process')
+    parser.add_argument(
+        '--interleave', action='store_true',
+        help='build the presets of a size in one process and alternate '
+             'their train calls, so that both see the same machine speed')
+    parser.add_argument(
+        '--rounds', type=int, default=1,
+        help='measure every (size, preset) this many times, alternating; '
+             'the mrs/director ratio is taken within each round')
     parser.add_argument('--out', default='bench.json')
     args = parser.parse_args(argv)
     if args.steps < 10:
         parser.error('--steps must be at least 10')
+    if args.rounds < 1:
+        parser.error('--rounds must be at least 1')
     return args
 
 
@@ -226,46 +249,64 @@ def prefilled_replay(config, envs, directory):
     return replay, driver
 
 
-def benchmark(config, obs_space, act_space, batch, steps, loop_trains,
+def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
               profile_calls=0):
-    from mrs_tf.agent import use_xla
-    agent = launch.make_agent(config, obs_space, act_space, announce=False)
-    batch_size, chunk = batch['is_first'].shape
-    mode = 'xla' if use_xla(config) else 'graph'
-    log(f'compiling train (batch {batch_size} x {chunk} steps, '
-        f'skills {list(config.mrs.skills)}, {mode})')
-    result = {
-        'batch_size': batch_size, 'chunk': chunk, 'pid': os.getpid(),
-        'mode': mode,
-        'skills': [str(s) for s in config.mrs.skills]}
-    result.update(time_train(agent, batch, steps))
-    log(f"train median {result['train_median_s']:.3f}s; timing policy")
-    result.update(time_policy(agent, batch))
-    log('counting FLOPs of the traced train and policy steps')
-    result.update(arithmetic(agent, batch, result))
+    """One result per config. With several configs their agents live side
+    by side and their timed train calls alternate (time_train)."""
     from mrs_tf import parameter_counts
-    result['parameters'] = parameter_counts.count(agent)
-    if profile_calls:
-        log(f'profiling {profile_calls} train calls op by op')
-        result['train_ops'] = op_profile(agent, batch, profile_calls)
-    if loop_trains:
-        result.update(time_loop(agent, config, loop_trains))
-    return result
+    from mrs_tf.agent import use_xla
+    agents, results = [], []
+    for config in configs_:
+        agents.append(
+            launch.make_agent(config, obs_space, act_space, announce=False))
+        batch_size, chunk = batch['is_first'].shape
+        results.append({
+            'batch_size': batch_size, 'chunk': chunk, 'pid': os.getpid(),
+            'mode': 'xla' if use_xla(config) else 'graph',
+            'skills': [str(s) for s in config.mrs.skills]})
+        log(f"built agent with skills {results[-1]['skills']} (batch "
+            f"{batch_size} x {chunk} steps, {results[-1]['mode']})")
+    for result, timing in zip(results, time_train(agents, batch, steps)):
+        result.update(timing)
+        log(f"{' '.join(result['skills'])}: train median "
+            f"{result['train_median_s']:.3f}s")
+    for agent, config, result in zip(agents, configs_, results):
+        log(f"timing policy of skills {result['skills']}")
+        result.update(time_policy(agent, batch))
+        log('counting FLOPs of the traced train and policy steps')
+        result.update(arithmetic(agent, batch, result))
+        result['parameters'] = parameter_counts.count(agent)
+        if profile_calls:
+            log(f'profiling {profile_calls} train calls op by op')
+            result['train_ops'] = op_profile(agent, batch, profile_calls)
+        if loop_trains:
+            result.update(time_loop(agent, config, loop_trains))
+    return results
 
 
-def time_train(agent, batch, steps):
-    """The first train call (tracing, XLA and variable creation included),
-    then `steps` calls on the same batch. Traces of the first call are
-    counted apart from retraces during the timed calls."""
-    compile_s = timed(agent.train, batch)
-    traces = agent.traces()['train']
-    log(f'train compiled in {compile_s:.1f}s; timing {steps} train calls')
-    durations = [timed(agent.train, batch) for _ in range(steps)]
-    return {
-        'compile_s': compile_s, 'train_traces': traces,
-        'train_retraces': agent.traces()['train'] - traces,
-        'train_median_s': statistics.median(durations),
-        'train_min_s': min(durations), 'train_s': durations}
+def time_train(agents, batch, steps):
+    """Per agent: the first train call (tracing, XLA and variable creation
+    included), then `steps` calls on the same batch, taking turns between
+    the agents. Traces of the first call are counted apart from retraces
+    during the timed calls."""
+    compiles, traces = [], []
+    for index, agent in enumerate(agents):
+        log(f'compiling train of agent {index + 1} of {len(agents)}')
+        compiles.append(timed(agent.train, batch))
+        traces.append(agent.traces()['train'])
+        log(f'train compiled in {compiles[-1]:.1f}s')
+    log(f'timing {steps} train calls per agent')
+    durations = [[] for _ in agents]
+    for _ in range(steps):
+        for agent, times in zip(agents, durations):
+            times.append(timed(agent.train, batch))
+    return [{
+        'compile_s': compile_s, 'train_traces': traced,
+        'train_retraces': agent.traces()['train'] - traced,
+        'train_median_s': statistics.median(times),
+        'train_min_s': min(times), 'train_s': times}
+        for agent, compile_s, traced, times in zip(
+            agents, compiles, traces, durations)]
 
 
 def policy_observations(batch):
@@ -450,34 +491,49 @@ def timed(fn, *args):
 
 
 def compute_ratios(results):
-    """mrs/director of the median train step and of the total parameters,
-    for every size that has both presets."""
-    by_key = {(r['size'], r['preset']): r for r in results}
+    """mrs/director of the median train step, of the train step's FLOPs and
+    of the total parameters, for every size that has both presets. The time
+    ratio pairs the presets measured in the same round (the machine's speed
+    drifts between minutes by more than the difference measured) and is
+    the median over rounds; every round's ratio is kept."""
+    by_key = {(r['size'], r['preset'], r['round']): r for r in results}
     ratios = {}
     for size in dict.fromkeys(r['size'] for r in results):
-        mrs = by_key.get((size, 'mrs'))
-        director = by_key.get((size, 'director'))
-        if not (mrs and director):
+        pairs = [
+            (by_key[size, 'mrs', round_], by_key[size, 'director', round_])
+            for round_ in sorted({r['round'] for r in results})
+            if (size, 'mrs', round_) in by_key
+            and (size, 'director', round_) in by_key]
+        if not pairs:
             continue
+        rounds = [m['train_median_s'] / d['train_median_s'] for m, d in pairs]
+        mrs, director = pairs[0]
         ratios[size] = {
-            'train_median': mrs['train_median_s'] / director['train_median_s']}
-        ratios[size]['parameters_total'] = (
-            mrs['parameters']['total'] / director['parameters']['total'])
-        ratios[size]['train_flops'] = mrs['train_gflop'] / director[
-            'train_gflop']
+            'train_median': statistics.median(rounds),
+            'train_median_rounds': rounds,
+            'parameters_total': (
+                mrs['parameters']['total'] / director['parameters']['total']),
+            'train_flops': mrs['train_gflop'] / director['train_gflop']}
     return ratios
+
+
+def label(result, results):
+    """The preset's name, with its round when there are several."""
+    if any(r['round'] for r in results):
+        return f"{result['preset']} r{result['round']}"
+    return result['preset']
 
 
 def print_arithmetic(results):
     header = (
-        f"{'size':<8} {'preset':<9} {'train GFLOP':>11} {'GFLOP/s':>8} "
+        f"{'size':<8} {'preset':<11} {'train GFLOP':>11} {'GFLOP/s':>8} "
         f"{'of peak':>8} {'policy MFLOP':>12} {'GFLOP/s':>8} {'of peak':>8} "
         f"{'peak GFLOP/s':>12}")
     print(header)
     print('-' * len(header))
     for r in results:
         print(
-            f"{r['size']:<8} {r['preset']:<9} {r['train_gflop']:>11.2f} "
+            f"{r['size']:<8} {label(r, results):<11} {r['train_gflop']:>11.2f} "
             f"{r['train_gflops_per_s']:>8.1f} {r['train_peak_frac']:>8.1%} "
             f"{1000 * r['policy_gflop']:>12.2f} "
             f"{r['policy_gflops_per_s']:>8.2f} {r['policy_peak_frac']:>8.1%} "
@@ -486,7 +542,7 @@ def print_arithmetic(results):
 
 def print_table(results):
     header = (
-        f"{'size':<8} {'preset':<9} {'params':>10} {'compile s':>10} "
+        f"{'size':<8} {'preset':<11} {'params':>10} {'compile s':>10} "
         f"{'train med s':>12} {'train min s':>12} {'policy med ms':>14} "
         f"{'retraces t/p':>12} {'loop steps/s':>12} {'data wait':>9}")
     print(header)
@@ -497,7 +553,7 @@ def print_table(results):
         loop = (f"{r['loop_steps_per_s']:>12.2f} {r['data_wait_frac']:>9.3f}"
                 if 'loop_s' in r else f"{'n/a':>12} {'n/a':>9}")
         print(
-            f"{r['size']:<8} {r['preset']:<9} {params:>10} "
+            f"{r['size']:<8} {label(r, results):<11} {params:>10} "
             f"{r['compile_s']:>10.1f} {r['train_median_s']:>12.3f} "
             f"{r['train_min_s']:>12.3f} {1000 * r['policy_median_s']:>14.2f} "
             f"{retraces:>12} {loop}")
@@ -508,7 +564,7 @@ def print_op_profiles(results, top=PROFILE_TOP):
         if 'train_ops' not in r:
             continue
         profile = r['train_ops']
-        print(f"\n{r['size']} {r['preset']}: train step "
+        print(f"\n{r['size']} {label(r, results)}: train step "
               f"{profile['wall_ms']:.0f} ms wall, {profile['compute_ms']:.0f} "
               'ms of op time (summed over threads)')
         for table, title in (('ops', 'op type'), ('scopes', 'name scope')):
@@ -524,6 +580,10 @@ def print_ratios(ratios):
     for size, ratio in ratios.items():
         text = (f'{size}: mrs/director train-step median '
                 f"{ratio['train_median']:.2f}x")
+        rounds = ratio['train_median_rounds']
+        if len(rounds) > 1:
+            text += (f' (median of {len(rounds)} rounds: '
+                     + ' '.join(f'{r:.2f}' for r in rounds) + ')')
         text += f", train-step FLOPs {ratio['train_flops']:.2f}x"
         text += f", total parameters {ratio['parameters_total']:.2f}x"
         print(text)

@@ -467,6 +467,52 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
     assert 'name scope' in table
 
 
+class CountingAgent:
+    """Stands in for an agent in bench.time_train: records its train calls
+    in a shared log."""
+
+    def __init__(self, name, calls):
+        self.name, self.calls = name, calls
+
+    def train(self, batch):
+        self.calls.append(self.name)
+
+    def traces(self):
+        return {'train': 1}
+
+
+def test_bench_alternates_the_train_calls_of_interleaved_agents():
+    calls = []
+    agents = [CountingAgent(name, calls) for name in ('director', 'mrs')]
+    timings = bench.time_train(agents, {}, steps=3)
+    # One compiling call each, then turns.
+    assert calls == ['director', 'mrs'] + ['director', 'mrs'] * 3
+    assert [len(t['train_s']) for t in timings] == [3, 3]
+    assert all(t['train_retraces'] == 0 for t in timings)
+
+
+def test_bench_ratios_pair_presets_within_each_round():
+    def result(preset, round_, seconds):
+        return {
+            'size': 'debug', 'preset': preset, 'round': round_,
+            'train_median_s': seconds,
+            'train_gflop': {'director': 2.0, 'mrs': 3.0}[preset],
+            'parameters': {'total': {'director': 4, 'mrs': 5}[preset]}}
+    # The machine is twice as slow in round 1: paired within rounds, the
+    # ratios are 1.2, 1.1 and 1.5, not a ratio of medians over rounds.
+    results = [
+        result('director', 0, 1.0), result('mrs', 0, 1.2),
+        result('director', 1, 2.0), result('mrs', 1, 2.2),
+        result('director', 2, 1.0), result('mrs', 2, 1.5),
+        result('mrs', 3, 9.0)]  # No director in round 3: left out.
+    ratios = bench.compute_ratios(results)['debug']
+    assert ratios['train_median_rounds'] == pytest.approx([1.2, 1.1, 1.5])
+    assert ratios['train_median'] == pytest.approx(1.2)
+    assert ratios['train_flops'] == pytest.approx(1.5)
+    assert ratios['parameters_total'] == pytest.approx(1.25)
+    assert bench.compute_ratios(results[:1]) == {}
+
+
 def test_op_self_times_leave_out_nested_ops_and_runtime_events():
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     plane = xplane_pb2.XPlane()
