@@ -15,12 +15,6 @@ from . import cluster, config_rules
 # TensorFlow's C++ info lines (CPU features, device setup) stay out of the
 # output of every program that builds agents here; warnings and errors show.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
-# TensorFlow turns its oneDNN CPU kernels on by itself on some x86 CPUs and
-# not on others, so round-off would depend on the CPU model, and it says so
-# in an info line the level above does not hide. Off, every CPU runs the
-# same kernels; on an AMD EPYC the train step took within 5% of its time
-# with them on (README, Performance). TF_ENABLE_ONEDNN_OPTS=1 turns them on.
-os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 EVAL_SEED_OFFSET = 10_000
 USER_ERRORS = (
