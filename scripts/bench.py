@@ -86,28 +86,34 @@ def main(argv=None):
         for size in args.sizes:
             for presets in groups:
                 if args.isolate:
-                    child_setup, group = run_child(args, size, presets)
-                    setup = setup or child_setup
+                    group_setup, group = run_child(args, size, presets)
                 else:
-                    configs_ = [
-                        build_config(args, size, preset) for preset in presets]
-                    if setup is None:
-                        setup = setup_tensorflow(configs_[0])
-                    key = data_key(configs_[0])
-                    if key not in data_cache:
-                        data_cache[key] = prepare_data(configs_[0])
-                    group = [
-                        {'size': size, 'preset': preset, **result}
-                        for preset, result in zip(presets, benchmark(
-                            configs_, *data_cache[key], args.steps,
-                            args.loop_trains, args.profile_ops))]
-                    gc.collect()
+                    group_setup, group = run_here(
+                        args, size, presets, data_cache, setup)
+                setup = setup or group_setup
                 results += [{**result, 'round': round_} for result in group]
                 write_report(args, setup, results)
     print_table(results)
     print_arithmetic(results)
     print_ratios(compute_ratios(results))
     print_op_profiles(results)
+
+
+def run_here(args, size, presets, data_cache, setup):
+    """Benchmarks `presets` at one size in this process, setting up
+    TensorFlow unless `setup` says it is. Returns (setup, results)."""
+    configs_ = [build_config(args, size, preset) for preset in presets]
+    setup = setup or setup_tensorflow(configs_[0])
+    key = data_key(configs_[0])
+    if key not in data_cache:
+        data_cache[key] = prepare_data(configs_[0])
+    results = benchmark(
+        configs_, *data_cache[key], args.steps, args.loop_trains,
+        args.profile_ops)
+    gc.collect()
+    return setup, [
+        {'size': size, 'preset': preset, **result}
+        for preset, result in zip(presets, results)]
 
 
 def run_child(args, size, presets):
