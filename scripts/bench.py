@@ -27,8 +27,8 @@ default-size agent trains ~30% slower than the first (the first one's
 memory is not given back), which biased the mrs/director ratio toward the
 preset measured first. --same-process measures them all here.
 
-This machine's speed drifts by up to 30% over minutes (a shared virtual
-machine), more than the mrs/director difference. --interleave builds the
+A shared virtual machine's speed can drift by 30% over minutes (ours did),
+more than the mrs/director difference. --interleave builds the
 presets of a size side by side in one child and alternates their train
 calls, so both see the same machine; --rounds N repeats everything N times
 and takes the ratio within each round, reporting the median and every
