@@ -10,6 +10,9 @@ class Driver:
 
     Each stored transition pairs an observation with the action that led to
     it (zero on the first step of an episode), as DreamerV2 and Director do.
+    Continuous actions are clipped to the action space's bounds before they
+    are sent, so the environment and the replay see the same action (the
+    policy's Normal samples leave [-1, 1]).
     An environment that raises or whose process dies is restarted up to
     `max_restarts` times in a row; its unfinished episode is dropped and the
     `on_restart` callbacks are told which worker it was.
@@ -97,12 +100,19 @@ class Driver:
             k: np.asarray(v)
             for k, v in acts.items() if k.startswith('log_')}
         acts = {
-            k: np.asarray(v, self._act_space[k].dtype)
+            k: self._clipped(k, v)
             for k, v in acts.items() if k in self._act_space}
         for value in acts.values():
             value[done] = 0
         acts['reset'] = done.copy()
         return acts, logs
+
+    def _clipped(self, key, value):
+        space = self._act_space[key]
+        value = np.array(value, space.dtype)
+        if space.discrete:
+            return value
+        return np.clip(value, space.low, space.high).astype(space.dtype)
 
     def _step_envs(self, acts):
         pending = []

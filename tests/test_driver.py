@@ -139,3 +139,37 @@ def test_env_raising_in_step_is_restarted_and_its_episode_dropped(tmp_path):
     # Only complete episodes reached the replay: the broken one is gone.
     assert replay.stats['episodes'] == len(episodes)
     assert all(len(ep['reward']) == 5 for ep in episodes)
+
+
+class RecordingEnv(embodied.Env):
+    """Records the actions it receives; episodes of `length` steps."""
+
+    def __init__(self, length=5):
+        self.length = length
+        self.actions = []
+        self.steps = 0
+
+    obs_space = ExplodingEnv.obs_space
+    act_space = {
+        'action': embodied.Space(np.float32, (2,), -1, 1),
+        'reset': embodied.Space(bool)}
+
+    def step(self, action):
+        self.steps = 0 if action['reset'] else self.steps + 1
+        if not action['reset']:
+            self.actions.append(np.array(action['action']))
+        return {'reward': np.float32(0), 'is_first': bool(action['reset']),
+                'is_last': self.steps == self.length, 'is_terminal': False}
+
+
+def test_continuous_actions_are_clipped_before_the_env_and_the_replay():
+    env = RecordingEnv()
+    driver = embodied.Driver([embodied.InProcessEnv(lambda: env)])
+    stored = []
+    driver.on_step(lambda tran, worker: stored.append(tran['action']))
+    policy = lambda obs, state: (
+        {'action': np.array([[3.0, -0.5]], np.float32)}, state)
+    driver(policy, steps=3)
+    np.testing.assert_array_equal(env.actions, [[1, -0.5]] * 2)
+    # The reset step stores a zero action, the others the clipped one.
+    np.testing.assert_array_equal(stored, [[0, 0], [1, -0.5], [1, -0.5]])

@@ -94,6 +94,13 @@ def test_box_actions_are_scaled_from_unit_range_to_bounds():
         np.testing.assert_allclose(obs['reward'], reward, rtol=1e-6)
 
 
+def test_box_actions_outside_the_unit_range_are_clipped_to_the_bounds():
+    env = toy(VECTOR_BOX, spaces.Box(-2, 4, (2,), np.float32))
+    rollout(env, np.array([[3, -1.5], [0, 1]], np.float32))
+    np.testing.assert_allclose(
+        env._env.unwrapped.actions, [[4, -2], [1, 4]])
+
+
 def test_dict_observations_become_vectors_one_hots_and_images():
     observation_space = spaces.Dict({
         'matrix': VECTOR_BOX, 'switch': spaces.Discrete(4, start=1),

@@ -3,10 +3,11 @@
 Observations: a Box, Discrete or MultiBinary space, or a Dict of them.
 Float and MultiBinary values become float32 vectors, Discrete values
 one-hot vectors, uint8 Boxes of shape (H, W, 3) images resized to the
-configured size. Actions: a bounded Box (the agent acts in [-1, 1], rescaled
-to the bounds here) or Discrete (the agent sends an index from 0). Rendered
-frames (`render_mode='rgb_array'`) are the 'image' key unless the
-observation has an image of that name.
+configured size. Actions: a bounded Box (the agent acts in [-1, 1]; its
+action is clipped to that range and rescaled to the bounds here) or
+Discrete (the agent sends an index from 0). Rendered frames
+(`render_mode='rgb_array'`) are the 'image' key unless the observation has
+an image of that name.
 
 An id may name the module that registers it, e.g. `gym_my_pkg:MyEnv-v0`:
 Gymnasium imports `my_pkg` in the environment's process first.
@@ -161,9 +162,10 @@ class GymEnv(SimulatorEnv):
                     f'{self._task}: the action space {space} is unbounded; '
                     'the agent needs finite bounds to scale [-1, 1] to')
             ones = np.ones(space.shape, np.float32)
+            # Clipped first: a sample outside [-1, 1] would leave the bounds.
             return (Space(np.float32, None, -ones, ones),
-                    lambda a: (low + (a + 1) / 2 * (high - low)).astype(
-                        space.dtype))
+                    lambda a: (low + (np.clip(a, -1, 1) + 1) / 2 * (
+                        high - low)).astype(space.dtype))
         raise UnsupportedSpaceError(
             f'{self._task}: the action space is {space}; supported are '
             'Discrete and float Box')
