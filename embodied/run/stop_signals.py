@@ -18,10 +18,15 @@ class Stopped(Exception):
 class StopSignals:
     """While active, the first SIGTERM or SIGINT is remembered and raised as
     Stopped by the next check(); a second one has its default effect (a
-    user who presses Ctrl-C twice quits at once)."""
+    user who presses Ctrl-C twice quits at once).
 
-    def __init__(self, log=print):
-        self._log = log
+    The handler only records the signal and restores the previous
+    handlers: it may interrupt a print or a write in progress, and
+    buffered I/O is not reentrant ("reentrant call inside
+    <_io.BufferedWriter>"). The loop that catches Stopped says what
+    happens."""
+
+    def __init__(self):
         self._received = None
         self._previous = {}
 
@@ -38,8 +43,6 @@ class StopSignals:
         self._received = signum
         for each in SIGNALS:
             signal.signal(each, self._previous[each])
-        self._log(f'{signal.Signals(signum).name}: finishing this step, then '
-                  'saving a checkpoint (again to quit at once)')
 
     def check(self):
         if self._received is not None:

@@ -103,8 +103,8 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
                     check_finite(metrics, step)  # Never save diverged weights.
                     checkpoint.save(step)
     except Stopped as e:
-        print(f'{e.name}: saving a checkpoint at step {int(step)}; the same '
-              'command resumes the run.')
+        print(f'{e.name}: saving a checkpoint at step {int(step)} (again to '
+              'quit at once); the same command resumes the run.')
     finally:
         # The driver keeps train_step, and with it the prefetching batch
         # iterator, until interpreter exit, where finalising the iterator
