@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from .episodes import episode_metrics
+from .stop_signals import StopSignals, Stopped
 
 CHOICE_KEY = re.compile(r'^mean_log_choice_(\d+)$')
 
@@ -21,7 +22,16 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
             f'no checkpoint to evaluate in {checkpoint.directory}; pass '
             '--from_checkpoint or train first')
     policy = lambda obs, state: agent.policy(obs, state, mode='eval')
-    episodes = driver.collect_episodes(policy, config.run.eval_eps)
+    stop = StopSignals()
+    driver.on_step(lambda tran, worker: stop.check())
+    try:
+        with stop:
+            episodes = driver.collect_episodes(policy, config.run.eval_eps)
+    except Stopped as e:
+        # Fewer episodes than asked for would pass for a full evaluation.
+        print(f'{e.name}: evaluation stopped before {config.run.eval_eps} '
+              'episodes finished; no scores written.')
+        return None
     episodes = episodes[:config.run.eval_eps]
     video_keys = tuple(config.run.video_keys)
     metrics = [

@@ -59,8 +59,11 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     loaded = replay.load()
     print(f'Replay holds {len(replay)} steps ({loaded} episodes loaded '
           f'from {replay.directory}).')
+    # Checked after every environment step, evaluation's too: a stop never
+    # waits for an episode to end.
     stop = StopSignals()
     driver.on_step(lambda tran, worker: stop.check())
+    eval_driver.on_step(lambda tran, worker: stop.check())
     batches = None
     metrics = collections.defaultdict(list)
     counts = {'train': 0, 'time': time.time()}
