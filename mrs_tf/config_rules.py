@@ -179,7 +179,8 @@ def _skill_problems(config):
             'mrs.manager False (flat) leaves no goal or exploration reward: '
             'worker_inputs must not hold goal and worker_rews.goal and '
             '.expl must be 0 (see the flat preset)')
-    if config.imag_horizon % config.skill_duration:
+    # Without a manager the worker's piece is the whole horizon (flat).
+    if config.mrs.manager and config.imag_horizon % config.skill_duration:
         problems.append(
             f'imag_horizon ({config.imag_horizon}) must be a multiple of '
             f'skill_duration ({config.skill_duration})')

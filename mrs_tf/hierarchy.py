@@ -26,7 +26,7 @@ class Hierarchy(Module):
     def __init__(self, wm, act_space, config):
         self.wm = wm
         self.config = config
-        self.duration = config.skill_duration
+        self.duration = piece_length(config)
         self.skills = SkillModules(
             config.mrs.skills, config.skill_shape, config.rssm.deter, config)
         self.pruner = ResolutionPruner(
@@ -192,6 +192,14 @@ class Hierarchy(Module):
             videos[key] = tf.reshape(
                 row, [time, batch * height, columns * width, channels])
         return videos
+
+
+def piece_length(config):
+    """Steps the worker pursues one goal, in the environment and in
+    imagination: the manager's period K, or without a manager (flat) the
+    whole imagination horizon, so the flat actor's returns run over all of
+    it whatever skill_duration says."""
+    return config.skill_duration if config.mrs.manager else config.imag_horizon
 
 
 def override_choice(choice, override):

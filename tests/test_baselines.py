@@ -13,7 +13,7 @@ import tensorflow as tf
 import embodied
 from conftest import ROOT, time_major
 from mrs_tf import configs, replicas
-from mrs_tf.hierarchy import override_choice
+from mrs_tf.hierarchy import Hierarchy, override_choice
 from mrs_tf.meta_controller import MetaController
 
 
@@ -92,6 +92,23 @@ def test_flat_needs_a_goal_free_worker():
     with pytest.raises(embodied.ConfigError, match='mrs.manager False'):
         configs.parse(
             ['--configs', 'flat', '--worker_inputs', 'deter', 'stoch', 'goal'])
+
+
+@pytest.mark.parametrize('order', [('flat', 'debug'), ('debug', 'flat')])
+def test_flat_worker_pieces_are_the_whole_horizon_in_any_preset_order(
+        order):
+    config = configs.parse(['--configs', 'dmc_proprio', *order])
+    assert config.imag_horizon == 4 and config.skill_duration == 2
+    act_space = embodied.Space(np.float32, (1,), -1, 1)
+    assert Hierarchy(None, act_space, config).duration == 4
+    mrs = configs.parse(['--configs', 'dmc_proprio', 'debug'])
+    assert Hierarchy(None, act_space, mrs).duration == 2
+    # K must divide the horizon only where a manager splits it.
+    odd = ['--configs', 'dmc_proprio', *order, '--imag_horizon', '5']
+    assert configs.parse(odd).imag_horizon == 5
+    with pytest.raises(embodied.ConfigError, match='multiple of skill_dur'):
+        configs.parse(odd + ['--mrs.manager', 'True', '--worker_inputs',
+                             'deter', 'stoch', 'goal'])
 
 
 @pytest.mark.parametrize('preset', ['flat', 'random_choice', 'mrs_adaptive'])
