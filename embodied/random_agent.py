@@ -17,6 +17,9 @@ class RandomAgent:
             for k, v in self._act_space.items()}
         return acts, state
 
+    def check_eval_choice(self):
+        """Nothing to check: no resolutions to choose from."""
+
     def dataset(self, generator):
         return generator()
 

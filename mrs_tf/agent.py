@@ -13,7 +13,8 @@ the functions' traces, train_ir() shows the compiled train step, flops()
 counts the operations of a train and a policy step, observe()
 gives the world model's posterior states of a batch and goal_observations()
 the decoded candidate goals; scope() applies the agent's precision and
-strategy to direct calls of its modules.
+strategy to direct calls of its modules. check_eval_choice() refuses an
+eval_choice that needs a resolution the loaded weights have pruned.
 """
 
 import contextlib
@@ -92,6 +93,11 @@ class Agent(tf.Module):
         with self.scope():
             outs, state = self._policy_fns[mode](obs, state)
         return {k: v.numpy() for k, v in outs.items()}, state
+
+    def check_eval_choice(self):
+        """ConfigError when eval_choice needs a resolution the loaded
+        weights have pruned (mrs.adaptive); call after loading them."""
+        self.hierarchy.check_eval_choice(self.config.eval_choice)
 
     def train(self, data, state=None):
         data = self._inputs(data)

@@ -7,6 +7,10 @@ without TensorFlow so that config checks can use them:
     share:<p0>,<p1>..  resolution i with probability p_i (normalised),
                        drawn independently of the state: the learned
                        head's overall shares without its state dependence
+
+Under adaptive pruning (pruning.py) random and share draw among the active
+resolutions, renormalised; check_active refuses a policy that could only
+play pruned ones.
 """
 
 import math
@@ -31,6 +35,28 @@ def parse(choice, count):
     raise ValueError(
         'eval_choice must be learned, random, fixed:<i> or '
         f'share:<p0>,...,<p{count - 1}>, got {choice!r}')
+
+
+def check_active(choice, skills, active):
+    """ValueError (one line) when the choice policy needs a pruned
+    resolution: fixed:<i> naming one, or shares that all fall on pruned
+    ones. skills: the resolutions; active: one bool per resolution."""
+    kind, value = parse(choice, len(skills))
+    kept = ', '.join(
+        f'{skill} (fixed:{i})' for i, (skill, on) in enumerate(
+            zip(skills, active)) if on)
+    if kind == 'fixed' and not active[value]:
+        raise ValueError(
+            f'eval_choice {choice} names resolution {skills[value]}, which '
+            f'this checkpoint has pruned; active resolutions: {kept}')
+    if kind == 'shares' and not any(
+            share > 0 for share, on in zip(value, active) if on):
+        pruned = ', '.join(
+            str(skill) for skill, on in zip(skills, active) if not on)
+        raise ValueError(
+            f'eval_choice {choice} gives every active resolution share 0 '
+            f'(this checkpoint has pruned {pruned}); active resolutions: '
+            f'{kept}')
 
 
 def _shares(choice, value, count):

@@ -6,6 +6,8 @@ step per K for the manager."""
 
 import tensorflow as tf
 
+import embodied
+
 from . import choice_policy
 from . import nets
 from . import replicas
@@ -69,10 +71,22 @@ class Hierarchy(Module):
 
     def _propose(self, latent, override='learned'):
         skills, choice, goals = self.candidate_goals(latent)
-        choice = override_choice(choice, override)
+        choice = override_choice(
+            choice, override, self.pruner.active if self.pruner else None)
         goal = tf.reduce_sum(choice[:, :, None] * goals, 1)
         return nets.sg({
             'skill': self.manager.actor.pack(skills, choice), 'goal': goal})
+
+    def check_eval_choice(self, choice):
+        """ConfigError when the evaluation choice policy needs a resolution
+        that pruning removed (read the active set after loading weights)."""
+        if not self.pruner:
+            return
+        active = [bool(a > 0) for a in self.pruner.active.numpy()]
+        try:
+            choice_policy.check_active(choice, self.skills.skills, active)
+        except ValueError as error:
+            raise embodied.ConfigError(str(error)) from None
 
     def candidate_goals(self, latent):
         """Paper Sec. 3.3: a skill z_i from every head, decoded to the
@@ -202,9 +216,11 @@ def piece_length(config):
     return config.skill_duration if config.mrs.manager else config.imag_horizon
 
 
-def override_choice(choice, override):
+def override_choice(choice, override, active=None):
     """The one-hot choice [B, N] as the learned head sampled it, or as the
-    evaluation choice policy `override` draws it (choice_policy.py)."""
+    evaluation choice policy `override` draws it (choice_policy.py). With
+    `active` [N] (1 choosable, 0 pruned), random and share draw among the
+    active resolutions, their shares renormalised."""
     count = choice.shape[-1]
     kind, value = choice_policy.parse(override, count)
     if kind == 'learned':
@@ -215,8 +231,16 @@ def override_choice(choice, override):
         batch = choice.shape[:1]
         if not batch.is_fully_defined():
             batch = tf.shape(choice)[:1]
+        shares = tf.constant(value, tf.float32)
+        if active is not None:
+            shares *= tf.cast(active, tf.float32)
+            shares /= tf.reduce_sum(shares)
         # Resolution i where the uniform number passes the first i shares.
-        bounds = tf.math.cumsum(tf.constant(value[:-1], tf.float32))
+        # A zero share never passes the one before it; the clamp keeps
+        # rounding (cumsum < 1) off zero shares at the end.
+        bounds = tf.math.cumsum(shares[:-1])
         passed = replicas.uniform(batch)[:, None] >= bounds
         index = tf.reduce_sum(tf.cast(passed, tf.int32), -1)
+        last = tf.reduce_max(tf.where(shares > 0, tf.range(count), 0))
+        index = tf.minimum(index, last)
     return tf.one_hot(index, count, dtype=choice.dtype)

@@ -132,6 +132,62 @@ def test_the_pruned_set_survives_a_checkpoint(hierarchy, tmp_path):
         fresh.pruner.share_sum, hierarchy.pruner.share_sum)
 
 
+def test_eval_choice_naming_a_pruned_resolution_is_one_clear_error(
+        hierarchy):
+    for ok in ('learned', 'random', 'fixed:0', 'fixed:3', 'share:0,1,0,1'):
+        hierarchy.check_eval_choice(ok)
+    with pytest.raises(embodied.ConfigError) as error:
+        hierarchy.check_eval_choice('fixed:1')
+    message = str(error.value)
+    assert 'names resolution 4, which this checkpoint has pruned' in message
+    assert 'active resolutions: 2 (fixed:0), 8 (fixed:2), inf (fixed:3)' in (
+        message)
+    assert '\n' not in message
+    with pytest.raises(embodied.ConfigError, match=r'has pruned 4\)'):
+        hierarchy.check_eval_choice('share:0,1,0,0')
+
+
+@pytest.mark.parametrize('override, shares', [
+    ('random', [1 / 3, 0, 1 / 3, 1 / 3]),
+    ('share:1,1,2,4', [1 / 7, 0, 2 / 7, 4 / 7]),
+    ('share:1,3,0,0', [1, 0, 0, 0]),  # Only the first active one is left.
+])
+def test_random_and_share_overrides_draw_among_active_resolutions(
+        hierarchy, override, shares):
+    with replicas.keyed(KEY):
+        proposed = hierarchy._propose(states(20000), override)
+    _, choice = hierarchy.manager.actor.unpack(proposed['skill'])
+    assert set(np.unique(choice.numpy().sum(-1))) == {1.0}
+    np.testing.assert_allclose(tf.reduce_mean(choice, 0), shares, atol=0.01)
+
+
+def test_eval_only_checks_the_choice_after_loading_and_before_playing(
+        tmp_path):
+    calls = []
+
+    class Checkpoint:
+        def load(self, path=None):
+            calls.append('load')
+            return 'ckpt-1'
+
+    class Agent:
+        def check_eval_choice(self):
+            calls.append('check')
+            raise embodied.ConfigError('eval_choice fixed:1 names ...')
+
+    class Driver:
+        def on_step(self, callback):
+            pass
+
+        def collect_episodes(self, policy, episodes):
+            calls.append('play')
+
+    config = debug_config('--logdir', str(tmp_path))
+    with pytest.raises(embodied.ConfigError, match='fixed:1'):
+        embodied.run.eval_only(Agent(), Driver(), None, Checkpoint(), config)
+    assert calls == ['load', 'check']
+
+
 def test_stream_graph_marks_the_step_a_resolution_was_pruned():
     import plot
     metrics = [

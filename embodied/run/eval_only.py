@@ -21,6 +21,8 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
         raise FileNotFoundError(
             f'no checkpoint to evaluate in {checkpoint.directory}; pass '
             '--from_checkpoint or train first')
+    # What was pruned is known once the weights are loaded.
+    agent.check_eval_choice()
     policy = lambda obs, state: agent.policy(obs, state, mode='eval')
     stop = StopSignals()
     driver.on_step(lambda tran, worker: stop.check())
