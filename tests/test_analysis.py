@@ -1,4 +1,5 @@
-"""analyze.py's shuffled baselines, on synthetic labels: fast, no agent."""
+"""analyze.py's shuffled baselines and plot.py's curve collection, on
+synthetic data: fast, no agent."""
 
 import json
 
@@ -6,6 +7,8 @@ import numpy as np
 import pytest
 
 import analyze
+import plot
+import sweep
 
 DURATION = 8  # States per manager decision, as the skill duration K.
 
@@ -88,3 +91,53 @@ def test_purity_json_keeps_the_per_state_data(tmp_path):
     kept = result['per_state']
     assert analyze.cluster_purity(kept['cluster'], kept['choice']) == (
         result['purity'])
+
+
+def test_final_scores_give_the_sample_std_over_seeds(tmp_path, capsys):
+    runs = [plot.make_run(
+        f'seed{i}', 'task', 'mrs', (8, 'inf'),
+        [{'step': 10, 'episode/score': score}])
+        for i, score in enumerate([1.0, 2.0, 3.0])]
+    plot.write_final_scores(runs, 'episode/score', 0.1, tmp_path)
+    row = json.loads(
+        (tmp_path / 'final_episode_score.json').read_text())['rows'][0]
+    assert row['std'] == pytest.approx(1.0) and row['std_ddof'] == 1
+    assert '± 1.00 (sample std, ddof=1)' in capsys.readouterr().out
+
+
+def test_sweep_collect_gives_sample_stds_and_welch_tests(tmp_path, capsys):
+    scores = {'learned': [[10.0, 12.0], [20.0, 22.0]],
+              'fixed:0': [[0.0, 2.0], [30.0, 34.0]]}
+    logdirs = [tmp_path / f'seed{i}' for i in range(2)]
+    for index, logdir in enumerate(logdirs):
+        logdir.mkdir()
+        for choice, runs in scores.items():
+            (logdir / f"eval_scores_{choice.replace(':', '_')}.json"
+             ).write_text(json.dumps({
+                 'task': 'task', 'eval_choice': choice,
+                 'scores': runs[index], 'mean': float(np.mean(runs[index])),
+                 'mean_choice_frequency': [1.0, 0.0]}))
+    rows = sweep.main(
+        ['--table', '3', '--logdirs', *map(str, logdirs), '--collect'])
+    assert rows[1][:4] == ('task', 'learned', 2, 16.0)
+    assert rows[1][4] == pytest.approx(np.std([11.0, 21.0], ddof=1))
+    output = capsys.readouterr().out
+    assert 'sample std (ddof=1)' in output
+    # Welch's t on [10, 12] against [0, 2]: t = 10 / sqrt(2 / 2 + 2 / 2).
+    assert 'learned - fixed:0: +10.0 (2 and 2 episodes), Welch t = 7.07' in (
+        output)
+
+
+def test_eval_only_writes_the_sample_std_over_episodes():
+    from types import SimpleNamespace
+    import importlib
+    # embodied.run.eval_only names the function; the module holds summarize.
+    eval_only = importlib.import_module('embodied.run.eval_only')
+    config = SimpleNamespace(
+        task='task', eval_choice='learned',
+        mrs=SimpleNamespace(skills=[8, 'inf']))
+    metrics = [{'score': 1.0}, {'score': 3.0}]
+    result = eval_only.summarize(metrics, config, 'ckpt')
+    assert result['std'] == pytest.approx(np.sqrt(2.0))
+    assert result['std_ddof'] == 1
+    assert eval_only.summarize(metrics[:1], config, 'ckpt')['std'] is None
