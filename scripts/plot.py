@@ -19,6 +19,9 @@ preset (mean and sample standard deviation, ddof=1, over seeds of each
 run's mean over its last --final fraction of steps) is printed and written
 as JSON.
 
+Where a run's steps fall back (a restarted run logging steps again), the
+earlier records at or past the step it restarted from are dropped.
+
 Every call also writes runs.json to --out: for each run its name (its
 path below --root or the folder shared by the logdirs), task, preset,
 resolutions and the metrics the plots use. Given in place of a logdir, a
@@ -123,6 +126,7 @@ def load_run(logdir, name, label_regex=None):
 
 
 def make_run(name, task, label, skills, metrics):
+    metrics = drop_relogged(metrics)
     return {
         'name': name, 'task': task, 'label': label, 'skills': tuple(skills),
         'metrics': metrics,
@@ -154,6 +158,20 @@ def write_runs(runs, metric, out):
     path = out / RUNS_FILE
     path.write_text(json.dumps({'runs': data}) + '\n')
     return [path]
+
+
+def drop_relogged(records):
+    """The records without those a restart logged again: where the step
+    falls back, the records before it at or past that step are dropped
+    (the later ones belong to the run that went on). train.py does the
+    same on resume from a checkpoint, but a run killed before its first
+    checkpoint restarts from step 0 and keeps the killed run's lines."""
+    kept = []
+    for record in records:
+        if kept and record['step'] < kept[-1]['step']:
+            kept = [r for r in kept if r['step'] < record['step']]
+        kept.append(record)
+    return kept
 
 
 def read_metrics(path):

@@ -93,6 +93,27 @@ def test_purity_json_keeps_the_per_state_data(tmp_path):
         result['purity'])
 
 
+def test_plot_drops_the_steps_a_restart_logged_again(tmp_path):
+    # A run killed before its first checkpoint logged four prefill
+    # episodes; its restart began again at step 0 and logged those steps
+    # anew (seed 2 of docs/results/mechanism). Two records of one step with
+    # other keys (evaluations at the final step) are no restart.
+    steps = [2002, 2004, 4006, 4008, 1992, 2002, 2004, 50000, 50000]
+    records = [{'step': step, 'episode/score': float(i)}
+               for i, step in enumerate(steps)]
+    kept = plot.drop_relogged(records)
+    assert [r['step'] for r in kept] == [1992, 2002, 2004, 50000, 50000]
+    assert [r['episode/score'] for r in kept] == [4.0, 5.0, 6.0, 7.0, 8.0]
+    runs_file = tmp_path / 'runs.json'
+    runs_file.write_text(json.dumps({'runs': [{
+        'name': 'seed2', 'task': 'dmc_cartpole_swingup', 'label': 'mrs',
+        'skills': [8, 16, 32, 'inf'], 'metrics': records}]}))
+    plot.main([str(runs_file), '--out', str(tmp_path / 'out'),
+               '--metric', 'episode/score'])
+    written = json.loads((tmp_path / 'out' / 'runs.json').read_text())
+    assert written['runs'][0]['metrics'] == kept
+
+
 def test_final_scores_give_the_sample_std_over_seeds(tmp_path, capsys):
     runs = [plot.make_run(
         f'seed{i}', 'task', 'mrs', (8, 'inf'),
