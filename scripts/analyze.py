@@ -18,7 +18,10 @@ own processes) and writes to --out:
                              nearest-neighbour classifier predicts the
                              manager's choice from the state on episodes it
                              did not see (against shuffled choices and the
-                             most common choice's share)
+                             most common choice's share); also per state the
+                             cluster, the resolution in use, the manager
+                             decision and the episode it belongs to, so the
+                             baselines can be recomputed without the run
   goals.png                  rows: start states from the replay; columns:
                              the observed frame, then the decoded candidate
                              goal of every resolution (the chosen one framed);
@@ -30,6 +33,13 @@ own processes) and writes to --out:
 
 states_by_resolution.png needs images in the rollouts (vision runs, or
 --render for proprio runs).
+
+The shuffled baselines permute whole manager decisions: the resolution is
+held for a skill's duration (K states), so the states of one decision share
+one label and a permutation of single states would treat K dependent states
+as K independent ones, making the baseline far narrower than chance. Every
+std printed or written is the sample standard deviation (ddof=1) over the
+shuffles.
 
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
@@ -128,8 +138,9 @@ def rollout(agent, envs, episodes):
 
 
 def step_records(episodes, duration):
-    """Per visited state: deter, the resolution in use (index) and whether
-    the manager chose it there; plus the frame where rendered.
+    """Per visited state: deter, the resolution in use (index), whether
+    the manager chose it there, the episode and the manager decision (a
+    number over all episodes) it belongs to; plus the frame where rendered.
 
     The driver stores a policy's outputs with the observation that follows,
     so log_*[t + 1] belongs to observation t. A new resolution is chosen
@@ -147,7 +158,9 @@ def step_records(episodes, duration):
         if IMAGE_KEY in episode:
             part[IMAGE_KEY] = episode[IMAGE_KEY][:-1]
         parts.append(part)
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    steps = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    steps['decision_id'] = np.cumsum(steps['decision']) - 1
+    return steps
 
 
 def cluster_purity(clusters, labels):
@@ -165,17 +178,37 @@ def cluster_purity(clusters, labels):
     return float(majority / len(clusters))
 
 
-def shuffled_purity(clusters, labels, shuffles, rng):
+def shuffled_purity(clusters, labels, shuffles, rng, groups=None):
     """Purity of the same clusters against randomly permuted labels:
-    (mean, std) over `shuffles` permutations."""
-    return shuffled(cluster_purity, clusters, labels, shuffles, rng)
+    (mean, sample std) over `shuffles` permutations, of whole groups if
+    `groups` is given (see permute)."""
+    return shuffled(cluster_purity, clusters, labels, shuffles, rng, groups)
 
 
-def shuffled(score, inputs, labels, shuffles, rng):
-    """score(inputs, permuted labels): (mean, std) over `shuffles`
-    permutations."""
-    values = [score(inputs, rng.permutation(labels)) for _ in range(shuffles)]
-    return float(np.mean(values)), float(np.std(values))
+def shuffled(score, inputs, labels, shuffles, rng, groups=None):
+    """score(inputs, permuted labels): mean and sample standard deviation
+    (ddof=1) over `shuffles` permutations (see permute)."""
+    values = [
+        score(inputs, permute(labels, rng, groups)) for _ in range(shuffles)]
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else float('nan')
+    return float(np.mean(values)), std
+
+
+def permute(labels, rng, groups=None):
+    """The labels randomly permuted; with `groups` (one id per label, e.g.
+    the manager decision a state belongs to), whole groups are permuted:
+    each group takes the label of another group's first member for all its
+    members. Labels held over a group are then shuffled as the one draw they
+    are, not as len(group) independent ones."""
+    labels = np.asarray(labels)
+    if groups is None:
+        return rng.permutation(labels)
+    groups = np.asarray(groups)
+    if groups.shape != labels.shape:
+        raise ValueError('one group id per label')
+    _, first, member = np.unique(
+        groups, return_index=True, return_inverse=True)
+    return rng.permutation(labels[first])[member.reshape(labels.shape)]
 
 
 def choice_accuracy(states, labels, episodes, neighbours=15, folds=5):
@@ -199,12 +232,14 @@ def choice_accuracy(states, labels, episodes, neighbours=15, folds=5):
 def write_purity(steps, resolutions, checkpoint, args, rng):
     from sklearn.cluster import KMeans
     deter, labels = steps['deter'], steps['choice']
+    groups = steps['decision_id']
     kmeans = KMeans(len(resolutions), n_init=10, random_state=args.seed)
     clusters = kmeans.fit_predict(deter)
     purity = cluster_purity(clusters, labels)
     baseline, baseline_std = shuffled_purity(
-        clusters, labels, args.shuffles, rng)
-    nmi, nmi_baseline = mutual_information(clusters, labels, args, rng)
+        clusters, labels, args.shuffles, rng, groups)
+    nmi, nmi_baseline = mutual_information(
+        clusters, labels, args, rng, groups)
     counts = np.bincount(labels, minlength=len(resolutions))
     result = {
         'checkpoint': str(checkpoint), 'states': len(labels),
@@ -212,9 +247,14 @@ def write_purity(steps, resolutions, checkpoint, args, rng):
         'choice_counts': dict(zip(resolutions, counts.tolist())),
         'purity': purity, 'random_purity': baseline,
         'random_purity_std': baseline_std, 'shuffles': args.shuffles,
+        'shuffled_by': 'decision', 'std_ddof': 1,
         'nmi': nmi, 'random_nmi': nmi_baseline[0],
         'random_nmi_std': nmi_baseline[1],
         **choice_predictions(steps, args, rng),
+        'per_state': {
+            'cluster': clusters.tolist(), 'choice': labels.tolist(),
+            'decision_id': groups.tolist(),
+            'episode': steps['episode'].tolist()},
     }
     print(f'k-means purity {purity:.3f} vs {baseline:.3f} ± '
           f'{baseline_std:.3f} with shuffled resolutions '
@@ -224,26 +264,44 @@ def write_purity(steps, resolutions, checkpoint, args, rng):
           f"{result['random_choice_accuracy']:.3f} ± "
           f"{result['random_choice_accuracy_std']:.3f} shuffled, "
           f"{result['majority_choice_share']:.3f} most common "
-          f"({result['decisions']} manager steps)")
+          f"({result['decisions']} manager steps); shuffled: mean ± sample "
+          f'std (ddof=1) over {args.shuffles} permutations of whole '
+          f'decisions')
     path = args.out / 'purity.json'
-    path.write_text(json.dumps(result, indent=2) + '\n')
+    path.write_text(json_with_compact_lists(result, 'per_state'))
     return path
 
 
-def mutual_information(clusters, labels, args, rng):
+def json_with_compact_lists(result, key):
+    """JSON text of `result` indented, but with each list of result[key]
+    on one line (thousands of per-state entries)."""
+    head = json.dumps({k: v for k, v in result.items() if k != key}, indent=2)
+    lists = ',\n'.join(
+        f'    {json.dumps(name)}: {json.dumps(values)}'
+        for name, values in result[key].items())
+    return f'{head[:-2]},\n  {json.dumps(key)}: {{\n{lists}\n  }}\n}}\n'
+
+
+def mutual_information(clusters, labels, args, rng, groups=None):
     """Normalised mutual information of the clusters with the labels, and
-    with shuffled labels (mean, std): unlike purity, it does not sit at the
-    most common label's share when one label dominates every cluster."""
-    from sklearn.metrics import normalized_mutual_info_score
-    score = lambda c, l: float(normalized_mutual_info_score(l, c))
+    with shuffled labels (mean, sample std): unlike purity, it does not sit
+    at the most common label's share when one label dominates every
+    cluster."""
+    score = normalized_mutual_information
     return score(clusters, labels), shuffled(
-        score, clusters, labels, args.shuffles, rng)
+        score, clusters, labels, args.shuffles, rng, groups)
+
+
+def normalized_mutual_information(clusters, labels):
+    from sklearn.metrics import normalized_mutual_info_score
+    return float(normalized_mutual_info_score(labels, clusters))
 
 
 def choice_predictions(steps, args, rng):
     """Is the manager's choice a function of the state (Fig. 6)? The
     choice at its decision steps predicted from the state on held-out
-    episodes, against the same with shuffled choices."""
+    episodes, against the same with shuffled choices (one label per
+    decision, so these already permute whole decisions)."""
     decision = steps['decision']
     states = steps['deter'][decision]
     labels = steps['choice'][decision]

@@ -18,8 +18,10 @@ states, not from z. Per head it prints and writes:
                       (0: the module ignores z)
   return              mean imagined extrinsic return (sum over the horizon)
   return_std          std of that return across z at the same start
+                      (population std, ddof=0: a spread, not an error bar)
   return_std_shared_z the same with z shared (the noise floor)
-  state_spread        std of the final deter state across z, over its norm
+  state_spread        std (ddof=0) of the final deter state across z, over
+                      its norm
   state_spread_shared_z  the same with z shared
 
 goal_spread separates informative skill modules from collapsed ones (on

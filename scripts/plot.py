@@ -10,12 +10,17 @@ else derived from the config: mrs, director, director_upstream (Director
 at upstream's train_every), single_<l>, no_inf,
 vanilla_expl, explore_only, with '_finetuned' for runs started from another
 run's weights. Per task, one figure (PNG and PDF) shows each preset's mean
-over seeds with a one-standard-deviation band, binned by environment step.
+over seeds with a band of one sample standard deviation (ddof=1) over
+seeds, binned by environment step.
 The stream graph (paper Fig. 7) stacks the share of steps on which each
 resolution was chosen in training episodes (episode/mean_log_choice_<i>),
 averaged per group or drawn per run. The final score of every task and
-preset (mean and standard deviation over seeds of each run's mean over its
-last --final fraction of steps) is printed and written as JSON.
+preset (mean and sample standard deviation, ddof=1, over seeds of each
+run's mean over its last --final fraction of steps) is printed and written
+as JSON.
+
+Where a run's steps fall back (a restarted run logging steps again), the
+earlier records at or past the step it restarted from are dropped.
 
 Every call also writes runs.json to --out: for each run its name (its
 path below --root or the folder shared by the logdirs), task, preset,
@@ -121,6 +126,7 @@ def load_run(logdir, name, label_regex=None):
 
 
 def make_run(name, task, label, skills, metrics):
+    metrics = drop_relogged(metrics)
     return {
         'name': name, 'task': task, 'label': label, 'skills': tuple(skills),
         'metrics': metrics,
@@ -152,6 +158,20 @@ def write_runs(runs, metric, out):
     path = out / RUNS_FILE
     path.write_text(json.dumps({'runs': data}) + '\n')
     return [path]
+
+
+def drop_relogged(records):
+    """The records without those a restart logged again: where the step
+    falls back, the records before it at or past that step are dropped
+    (the later ones belong to the run that went on). train.py does the
+    same on resume from a checkpoint, but a run killed before its first
+    checkpoint restarts from step 0 and keeps the killed run's lines."""
+    kept = []
+    for record in records:
+        if kept and record['step'] < kept[-1]['step']:
+            kept = [r for r in kept if r['step'] < record['step']]
+        kept.append(record)
+    return kept
 
 
 def read_metrics(path):
@@ -239,15 +259,17 @@ def bin_mean(steps, values, edges):
 
 
 def mean_std_over_runs(binned):
-    """Mean and standard deviation over runs [R, ...], ignoring runs
-    without data in a bin; NaN where no run has data."""
+    """Mean and sample standard deviation (ddof=1) over runs [R, ...],
+    ignoring runs without data in a bin; NaN where no run has data (mean)
+    or fewer than two (std)."""
     binned = np.asarray(binned)
     present = ~np.isnan(binned)
     counts = present.sum(0)
     filled = np.where(present, binned, 0.0)
     with np.errstate(invalid='ignore', divide='ignore'):
         mean = filled.sum(0) / counts
-        var = np.where(present, (binned - mean) ** 2, 0.0).sum(0) / counts
+        squares = np.where(present, (binned - mean) ** 2, 0.0).sum(0)
+        var = np.where(counts > 1, squares / (counts - 1), np.nan)
     return mean, np.sqrt(var)
 
 
@@ -286,7 +308,8 @@ def plot_curves(runs, metric, bins, out):
             ax.fill_between(
                 centers[valid], (mean - std)[valid], (mean + std)[valid],
                 color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_title(task)
+        ax.set_title(f'{task} (band: sample std over seeds, ddof=1)',
+                     fontsize='medium')
         ax.set_xlabel('environment step')
         ax.set_ylabel(metric)
         ax.legend(fontsize='small')
@@ -314,8 +337,9 @@ def run_names(logdirs, root=None):
 
 
 def write_final_scores(runs, metric, fraction, out):
-    """Prints and writes per task and preset the mean and standard
-    deviation over seeds of the runs' final scores (paper tables)."""
+    """Prints and writes per task and preset the mean and sample standard
+    deviation (ddof=1; null for one seed) over seeds of the runs' final
+    scores (paper tables)."""
     rows = []
     groups = group_runs(runs, lambda r: (r['task'], r['label']))
     for (task, label), group in sorted(groups.items()):
@@ -325,12 +349,14 @@ def write_final_scores(runs, metric, fraction, out):
         if not scores:
             continue
         values = list(scores.values())
+        std = sample_std(values)
         rows.append({
             'task': task, 'preset': label, 'seeds': len(values),
-            'mean': float(np.mean(values)), 'std': float(np.std(values)),
+            'mean': float(np.mean(values)), 'std': std, 'std_ddof': 1,
             'runs': scores})
+        spread = '' if std is None else f' ± {std:.2f} (sample std, ddof=1)'
         print(f'{task:<28} {label:<20} {len(values)} seeds '
-              f'{np.mean(values):10.2f} ± {np.std(values):.2f}')
+              f'{np.mean(values):10.2f}{spread}')
     if not rows:
         return []
     path = out / f'final_{_slug(metric)}.json'
@@ -338,6 +364,12 @@ def write_final_scores(runs, metric, fraction, out):
         {'metric': metric, 'last_fraction': fraction, 'rows': rows},
         indent=2) + '\n')
     return [path]
+
+
+def sample_std(values):
+    """Sample standard deviation (ddof=1) of `values`; None for fewer
+    than two."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 def plot_streams(runs, bins, mode, out):

@@ -20,7 +20,9 @@ logdirs go), --extra (flags appended to every command, e.g.
 were trained with), --choices (default: learned, random and fixed:i for
 every resolution in the run's config.yaml) and --eval-eps; afterwards
 --table 3 --collect with the same --logdirs prints the table from their
-eval_scores_<choice>.json files.
+eval_scores_<choice>.json files (± the sample std over runs, ddof=1) and,
+per run, Welch's t-test of learned against every other choice policy on
+the episode scores.
 Commands are meant to run from the repository root; --run runs them there
 and stops at the first failure.
 """
@@ -165,24 +167,54 @@ def evaluation_commands(args):
 
 
 def collect_evaluations(args):
-    """Per task and choice policy: the mean and standard deviation over
-    runs of each run's mean evaluation score, and the mean share of each
-    resolution. Returns the rows printed."""
+    """Per task and choice policy: the mean and sample standard deviation
+    (ddof=1) over runs of each run's mean evaluation score, and the mean
+    share of each resolution. Returns the rows printed."""
     results = {}
+    per_run = {}
     for logdir in args.logdirs:
         for path in sorted(logdir.glob('eval_scores_*.json')):
             result = json.loads(path.read_text())
             key = (result['task'], result['eval_choice'])
             results.setdefault(key, []).append(result)
+            per_run.setdefault(logdir, {})[result['eval_choice']] = result
     rows = []
     for (task, choice), group in sorted(results.items()):
         means = [r['mean'] for r in group]
         shares = np.mean([r['mean_choice_frequency'] for r in group], 0)
-        rows.append((task, choice, len(group), np.mean(means), np.std(means)))
+        std = float(np.std(means, ddof=1)) if len(means) > 1 else None
+        rows.append((task, choice, len(group), np.mean(means), std))
+        spread = '' if std is None else f' ± {std:.2f}'
         print(f'{task:<28} {choice:<10} {len(group)} runs '
-              f'{np.mean(means):10.2f} ± {np.std(means):.2f}  choice shares '
+              f'{np.mean(means):10.2f}{spread}  choice shares '
               f"{' '.join(f'{x:.2f}' for x in shares)}")
+    print('± is the sample std (ddof=1) over runs of their mean scores')
+    for logdir, choices in per_run.items():
+        for line in compare_with_learned(choices):
+            print(f'{logdir}: {line}')
     return rows
+
+
+def compare_with_learned(choices):
+    """Per choice policy of one run beside `learned`: the difference of
+    the mean episode scores and Welch's t-test on the episode scores
+    (unequal variances, two-sided). Lines of text."""
+    from scipy import stats
+    if 'learned' not in choices:
+        return []
+    learned = choices['learned']['scores']
+    lines = []
+    for choice, result in sorted(choices.items()):
+        scores = result['scores']
+        if choice == 'learned' or min(len(scores), len(learned)) < 2:
+            continue
+        test = stats.ttest_ind(learned, scores, equal_var=False)
+        lines.append(
+            f'learned - {choice}: {np.mean(learned) - np.mean(scores):+.1f}'
+            f' ({len(learned)} and {len(scores)} episodes), Welch '
+            f't = {test.statistic:.2f}, df = {test.df:.1f}, '
+            f'p = {test.pvalue:.2g}')
+    return lines
 
 
 def render_flags(render):

@@ -158,7 +158,8 @@ def test_mean_std_over_runs_ignores_missing_bins():
     mean, std = plot.mean_std_over_runs(
         [[1.0, np.nan, np.nan], [3.0, 5.0, np.nan]])
     np.testing.assert_allclose(mean[:2], [2.0, 5.0])
-    np.testing.assert_allclose(std[:2], [1.0, 0.0])
+    np.testing.assert_allclose(std[0], np.sqrt(2.0))  # ddof=1
+    assert np.isnan(std[1])  # One run: no sample std.
     assert np.isnan(mean[2])
 
 

@@ -56,9 +56,11 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
     result = summarize(metrics, config, loaded)
     path = pathlib.Path(config.logdir) / f'eval_scores_{tag}.json'
     path.write_text(json.dumps(result, indent=2) + '\n')
+    spread = ('' if result['std'] is None else
+              f" ± {result['std']:.2f} (sample std, ddof=1)")
     print(f'Evaluated {len(scores)} episodes with choice '
-          f"{config.eval_choice}: mean {result['mean']:.2f} ± "
-          f"{result['std']:.2f} -> {path}")
+          f"{config.eval_choice}: mean {result['mean']:.2f}{spread} -> "
+          f'{path}')
     return result
 
 
@@ -86,7 +88,10 @@ def summarize(metrics, config, checkpoint):
         'eval_choice': config.eval_choice,
         'resolutions': list(config.mrs.skills),
         'episodes': len(scores), 'scores': scores,
-        'mean': float(np.mean(scores)), 'std': float(np.std(scores)),
+        'mean': float(np.mean(scores)),
+        # Sample std over episodes; none for one episode.
+        'std': float(np.std(scores, ddof=1)) if len(scores) > 1 else None,
+        'std_ddof': 1,
         'choice_frequencies': frequencies,
         'mean_choice_frequency': mean_frequency,
     }
