@@ -225,7 +225,8 @@ def _shape_problems(config):
 
 
 def _env_problems(config):
-    """Keywords and key patterns of gym_ tasks (embodied.envs.GymEnv)."""
+    """Keywords and key patterns of gym_ tasks (embodied.envs.GymEnv);
+    Pin Pad's single-cell moves."""
     env = config.env
     problems = []
     try:
@@ -237,6 +238,11 @@ def _env_problems(config):
             re.compile(config[key])
         except re.error as error:
             problems.append(f'{key} {config[key]!r} is not a regex: {error}')
+    if config.task in embodied.envs.PINPAD_TASKS and env.repeat != 1:
+        problems.append(
+            f'{config.task} moves one cell per step as in Director: '
+            f'env.repeat must be 1, got {env.repeat} (cpu_small sets 2: '
+            'name pinpad_proprio after it)')
     gym = config.task.startswith('gym_')
     if not gym and (env.kwargs.strip() or env.obs_keys != '.*'):
         problems.append(

@@ -23,6 +23,11 @@ GYMR_TASKS = {
     'antmaze_large': ('AntMaze_Large-v5', 'torso'),
 }
 
+# Task name -> number of pads of Director's Pin Pad (embodied.envs.pinpad).
+PINPAD_TASKS = {
+    f'pinpad_{name}': pads for pads, name in enumerate(
+        ('three', 'four', 'five', 'six', 'seven', 'eight'), start=3)}
+
 TASKS = {
     'dmc_<domain>_<task>': (
         'any DeepMind Control suite task, e.g. dmc_walker_walk; '
@@ -36,6 +41,8 @@ TASKS = {
     'crafter_noreward': 'Crafter without reward (achievements logged)',
     'minigrid_<Name>': (
         'a MiniGrid task rendered from above, e.g. minigrid_DoorKey-8x8-v0'),
+    **{name: f"Director's Pin Pad with {pads} pads"
+       for name, pads in PINPAD_TASKS.items()},
 }
 
 
@@ -114,8 +121,12 @@ def make_env(
         from embodied.envs import gymr
         env_id, follow_body = GYMR_TASKS[task]
         return gymr.GymRobotics(env_id, follow_body=follow_body, **kwargs)
+    if task in PINPAD_TASKS:
+        from embodied.envs import pinpad
+        return pinpad.PinPad(PINPAD_TASKS[task], **kwargs)
     raise unknown_task_error(
-        task, list(GYMR_TASKS) + ['crafter_reward', 'crafter_noreward'])
+        task, list(GYMR_TASKS) + ['crafter_reward', 'crafter_noreward']
+        + list(PINPAD_TASKS))
 
 
 class SimulatorEnv(Env):

@@ -1,6 +1,7 @@
 """Steps environments with random actions and reports their speed.
 
     python -m embodied.envs.check dmc_walker_walk gymr_fetch_push --steps 100
+    python -m embodied.envs.check pinpad_four --no-render
 
 Every task runs in its own spawned process, so a crash in one simulator (or
 TensorFlow imported by the caller) cannot affect the others.
@@ -29,10 +30,11 @@ def run_in_subprocess(function, *args, **kwargs):
         return pool.submit(function, *args, **kwargs).result()
 
 
-def random_rollout(task, steps, repeat=1, seed=0):
-    """Steps the task `steps` times with uniform random actions."""
+def random_rollout(task, steps, repeat=1, seed=0, render=True):
+    """Steps the task `steps` times with uniform random actions; render
+    False leaves out the image (env.render)."""
     start = time.perf_counter()
-    env = make_env(task, repeat=repeat, seed=seed)
+    env = make_env(task, repeat=repeat, seed=seed, render=render)
     build_seconds = time.perf_counter() - start
     spaces = {
         name: {key: repr(space) for key, space in getattr(env, name).items()}
@@ -98,12 +100,16 @@ def main(argv=None):
     parser.add_argument('tasks', nargs='+', metavar='TASK')
     parser.add_argument('--steps', type=int, default=100)
     parser.add_argument('--repeat', type=int, default=1)
+    parser.add_argument(
+        '--no-render', dest='render', action='store_false',
+        help='leave out the image observation (env.render False)')
     args = parser.parse_args(argv)
     failures = []
     for task in args.tasks:
         try:
             result = run_in_subprocess(
-                random_rollout, task, args.steps, args.repeat)
+                random_rollout, task, args.steps, args.repeat,
+                render=args.render)
         except Exception as error:
             message = (str(error).splitlines() or [''])[0]
             failures.append(
