@@ -1,4 +1,3 @@
-import functools
 import json
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import pytest
 
 import embodied
 
-from conftest import ROOT, build_agent
+from conftest import ROOT, build_agent, first_step, restored
 
 
 def policy_batch(batch, env_count=2):
@@ -38,14 +37,17 @@ def check_train_and_policy(agent, replay, config):
 
 def test_train_and_policy_step_vision(vision_agent, vision_data):
     _, _, replay, config = vision_data
-    metrics = check_train_and_policy(vision_agent, replay, config)
+    with restored(vision_agent):
+        metrics = check_train_and_policy(vision_agent, replay, config)
     assert 'image_loss_mean' in metrics
 
 
+@pytest.mark.slow
 def test_train_and_policy_step_proprio_with_xla(
         proprio_xla_agent, proprio_data):
     _, _, replay, config = proprio_data
-    metrics = check_train_and_policy(proprio_xla_agent, replay, config)
+    with restored(proprio_xla_agent):
+        metrics = check_train_and_policy(proprio_xla_agent, replay, config)
     assert 'position_loss_mean' in metrics and 'image_loss_mean' not in metrics
     # Only XLA-compiled functions have an HLO module to show.
     hlo = proprio_xla_agent.train_ir(replay.sample(config.batch_size))
@@ -63,13 +65,17 @@ def test_report_videos(vision_agent, vision_data):
     assert goals.shape == (config.replay.chunk, rows * 64, columns * 64, 3)
 
 
-def test_same_seed_gives_identical_losses(proprio_data):
+def test_same_seed_gives_identical_losses(proprio_agent, proprio_data):
+    """A new agent of the same config and seed against the shared one, from
+    its first train step on."""
     obs_space, act_space, replay, config = proprio_data
-    batches = [replay.sample(config.batch_size) for _ in range(3)]
-    runs = []
-    for _ in range(2):
-        agent = build_agent(obs_space, act_space, config)
-        runs.append([agent.train(batch)[1] for batch in batches])
+    first, first_metrics = first_step(proprio_agent)
+    batches = [first] + [replay.sample(config.batch_size) for _ in range(2)]
+    fresh = build_agent(obs_space, act_space, proprio_agent.config)
+    with restored(proprio_agent):
+        runs = [[first_metrics] + [
+            proprio_agent.train(batch)[1] for batch in batches[1:]]]
+    runs.append([fresh.train(batch)[1] for batch in batches])
     for first, second in zip(*runs):
         for key in ('model_loss', 'skills_loss', 'worker_actor_loss',
                     'manager_actor_loss'):
@@ -79,35 +85,49 @@ def test_same_seed_gives_identical_losses(proprio_data):
 def test_world_model_learns_on_a_fixed_batch(vision_agent, vision_data):
     _, _, replay, config = vision_data
     batch = replay.sample(config.batch_size)
-    losses = [vision_agent.train(batch)[1]['image_loss_mean']
-              for _ in range(200)]
+    with restored(vision_agent):
+        losses = [vision_agent.train(batch)[1]['image_loss_mean']
+                  for _ in range(200)]
     assert np.mean(losses[-5:]) <= 0.5 * losses[0], (losses[0], losses[-5:])
 
 
-@functools.lru_cache(maxsize=None)
-def count_parameters(*presets):
+PARAMETER_PRESETS = [
+    ('dmc_vision', 'director_upstream'), ('dmc_proprio', 'director_upstream'),
+    ('dmc_vision', 'mrs'), ('dmc_vision', 'director')]
+
+
+@pytest.fixture(scope='module')
+def parameter_counts():
+    """scripts/count_parameters.py's counts of four default-size agents,
+    built in one process of their own (they are large, and the script
+    builds them as train.py would)."""
+    code = (
+        'import json, count_parameters; print(json.dumps({" ".join(p): '
+        f'count_parameters.count(["--configs", *p]) for p in '
+        f'{PARAMETER_PRESETS!r}}}))')
     result = subprocess.run(
-        [sys.executable, ROOT / 'scripts' / 'count_parameters.py', '--configs',
-         *presets],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [sys.executable, '-c', code], cwd=ROOT / 'scripts',
+        capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout[result.stdout.index('{'):])
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('env', ['dmc_vision', 'dmc_proprio'])
-def test_director_parameter_counts_equal_upstream(env):
+def test_director_parameter_counts_equal_upstream(env, parameter_counts):
     golden = json.loads((ROOT / 'tests/data/param_counts.json').read_text())
-    counts = count_parameters(env, 'director_upstream')
+    counts = parameter_counts[f'{env} director_upstream']
     for key, value in golden[env].items():
         if key.startswith(('wm/', 'hier/')):
             assert counts[key] == value, key
     assert counts['total'] == golden[env]['sum_optimized_excl_slow_targets']
 
 
-def test_mrs_parameter_overhead_over_director_is_small():
+@pytest.mark.slow
+def test_mrs_parameter_overhead_over_director_is_small(parameter_counts):
     mrs, director = (
-        count_parameters('dmc_vision', 'mrs'),
-        count_parameters('dmc_vision', 'director'))
+        parameter_counts['dmc_vision mrs'],
+        parameter_counts['dmc_vision director'])
     assert mrs['total'] > director['total']
     assert mrs['total'] <= 1.10 * director['total']
     # Only the skill modules and the manager's actor grow.
@@ -117,16 +137,16 @@ def test_mrs_parameter_overhead_over_director_is_small():
 
 
 def test_train_traces_once_and_scanned_imagination_switches_every_k(
-        proprio_data):
-    obs_space, act_space, replay, config = proprio_data
-    agent = build_agent(
-        obs_space, act_space, config.update({'imag_unroll': False}))
-    agent.train(replay.sample(config.batch_size))
+        proprio_agent, proprio_data):
+    _, _, replay, config = proprio_data
+    agent = proprio_agent
+    assert not agent.config.imag_unroll
     # The first call traces twice: once creating the variables, once using
     # them.
     traces = agent.traces()['train']
-    for _ in range(3):
-        agent.train(replay.sample(config.batch_size))
+    with restored(agent):
+        for _ in range(3):
+            agent.train(replay.sample(config.batch_size))
     assert agent.traces()['train'] == traces <= 2
     batch = replay.sample(config.batch_size)
     start = {k: v[:, 0] for k, v in agent.observe(batch).items()}

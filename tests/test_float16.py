@@ -1,8 +1,8 @@
 """The GPU default path, mixed float16 (tf.precision 16), run on the CPU in
 graph mode (vision: convolutions and pixel-sized reductions) and with XLA
-(proprio, beside the session's float32 XLA agent: XLA draws other random
-numbers than graph mode, so each mode is compared with float32 in the same
-mode): it trains, acts and reports; skipped overflow steps leave the agent
+(proprio, slow tier). XLA draws other random numbers than graph mode, so
+each mode is compared with the session's float32 agent of the same data and
+mode: it trains, acts and reports; skipped overflow steps leave the agent
 untouched; gradients match float32."""
 
 import numpy as np
@@ -10,10 +10,12 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import build_agent
+from conftest import build_agent, restored
 from mrs_tf.optimizer import Optimizer
 
-MODES = {'graph': 'vision_data', 'xla': 'proprio_data'}
+# Mode: the data it trains on and the session's float32 agent of that data.
+MODES = {'graph': ('vision_data', 'vision_agent'),
+         'xla': ('proprio_data', 'proprio_xla_agent')}
 SETTLE_STEPS = 12
 COMPARE_SCALE = 128.0  # below where the debug world model overflows
 # Per optimizer, |g16 - g32| / |g32| over all its variables, median of
@@ -45,11 +47,12 @@ def values(agent):
     return [v.numpy() for v in agent.variables]
 
 
-@pytest.fixture(scope='module', params=list(MODES))
+@pytest.fixture(scope='module', params=[
+    'graph', pytest.param('xla', marks=pytest.mark.slow)])
 def half(request):
     """A float16 agent whose loss scales have settled, its mode, the batch
     it trained on and its metrics."""
-    data = MODES[request.param]
+    data, _ = MODES[request.param]
     obs_space, act_space, replay, config = request.getfixturevalue(data)
     config = config.update({'tf.precision': '16', 'tf.jit': request.param})
     agent = build_agent(obs_space, act_space, config)
@@ -157,24 +160,25 @@ def relative_errors(names, grads16, grads32):
 
 def test_float16_matches_float32_at_identical_weights(
         half, request, tmp_path, capsys):
-    """Against a new float32 agent of the same data and mode, from the same
-    state with the same random keys."""
+    """Against the session's float32 agent of the same data and mode, from
+    the same state with the same random keys."""
     agent16, mode, batch, _ = half
-    obs_space, act_space, _, config = request.getfixturevalue(MODES[mode])
-    full = build_agent(obs_space, act_space, config.update({'tf.jit': mode}))
-    full.train(batch)  # builds every variable
+    full = request.getfixturevalue(MODES[mode][1])
     for opt in optimizers(agent16):
         opt.loss_scale.assign(COMPARE_SCALE)
     agent16.save(tmp_path)  # weights, moments, normalisers, step counter
     first = int(agent16.train_steps.numpy())
     steps = []
-    for key in range(first, first + KEYS):
-        names, grads16, metrics16 = gradients(agent16, batch, tmp_path, key)
-        _, grads32, metrics32 = gradients(full, batch, tmp_path, key)
-        assert not any(v for k, v in metrics16.items() if 'overflow' in k)
-        loss16, loss32 = metrics16['model_loss'], metrics32['model_loss']
-        assert abs(loss16 - loss32) <= 1e-3 * abs(loss32), (loss16, loss32)
-        steps.append(relative_errors(names, grads16, grads32))
+    with restored(full):
+        for key in range(first, first + KEYS):
+            names, grads16, metrics16 = gradients(
+                agent16, batch, tmp_path, key)
+            _, grads32, metrics32 = gradients(full, batch, tmp_path, key)
+            assert not any(v for k, v in metrics16.items() if 'overflow' in k)
+            loss16, loss32 = metrics16['model_loss'], metrics32['model_loss']
+            assert abs(loss16 - loss32) <= 1e-3 * abs(loss32), (
+                loss16, loss32)
+            steps.append(relative_errors(names, grads16, grads32))
     medians = {g: float(np.median([e[g] for e in steps])) for g in GROUPS}
     with capsys.disabled():
         print(f'\nfloat16 vs float32 ({mode}), gradient differences relative '
