@@ -12,12 +12,18 @@ import json
 from mrs_tf import configs, launch
 
 
-def main(argv):
+def count(argv):
+    """Parameter counts per module of the agent that train.py would build
+    for these flags."""
     config = configs.parse(argv).update(agent='mrs')
     agent = launch.make_agent(config, announce=False)
     agent.build()
     from mrs_tf import parameter_counts
-    print(json.dumps(parameter_counts.count(agent), indent=1))
+    return parameter_counts.count(agent)
+
+
+def main(argv):
+    print(json.dumps(count(argv), indent=1))
 
 
 if __name__ == '__main__':
