@@ -5,7 +5,7 @@ import pytest
 
 import embodied
 from embodied.config import Config, ConfigError
-from mrs_tf import config_rules, configs
+from mrs_tf import config_rules, configs, launch
 
 from conftest import ROOT
 
@@ -128,8 +128,28 @@ def test_project_presets_load():
      'env.kwargs and env.obs_keys apply to gym_ tasks, not dmc_walker_walk'),
     (['--run.log_keys_max', '(a'], 'is not a regex'),
     (['--task', 'gym_NoSuchEnv-v0'], "Unknown Gymnasium id 'NoSuchEnv-v0'"),
+    (['--task', 'dmc_nope_run'], 'Unknown task'),
+    (['--tf.platform', 'tpu'], 'tf.platform must be'),
+    (['--env.amount', 'two'], "expects int, got 'two'"),
 ])
-def test_train_py_bad_input_exits_2_with_one_line(argv, message):
+def test_train_py_bad_input_exits_2_with_one_line(argv, message, capsys):
+    """train.py's main under launch.command, in this process: a traceback
+    would be an exception here rather than the exit."""
+    import train
+    with pytest.raises(SystemExit) as exit_:
+        launch.command(train.main, argv)
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2, stderr
+    assert message in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--configs', 'dmc_visoin'], 'did you mean: dmc_vision'),
+    (['--task', 'gym_NoSuchEnv-v0'], "Unknown Gymnasium id 'NoSuchEnv-v0'"),
+])
+def test_train_py_program_exits_2_with_one_line(argv, message):
+    """The same as a user runs it: its own process, its exit code."""
     result = subprocess.run(
         [sys.executable, str(ROOT / 'train.py')] + argv,
         capture_output=True, text=True, timeout=120)
@@ -230,11 +250,12 @@ def test_a_run_config_that_cannot_be_read_is_one_line(tmp_path):
         configs.load_run(tmp_path / 'missing')
 
 
-def test_a_logdir_that_is_a_file_is_one_line(tmp_path):
+def test_a_logdir_that_is_a_file_is_one_line(tmp_path, capsys):
+    import train
     path = tmp_path / 'run'
     path.write_text('')
-    result = subprocess.run(
-        [sys.executable, str(ROOT / 'train.py'), '--logdir', str(path)],
-        capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr == f'error: logdir {path} is a file, not a directory\n'
+    with pytest.raises(SystemExit) as exit_:
+        launch.command(train.main, ['--logdir', str(path)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        f'error: logdir {path} is a file, not a directory\n')
