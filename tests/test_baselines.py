@@ -3,15 +3,13 @@
 mrs_adaptive."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT, time_major
+from conftest import ROOT, debug_run, time_major
 from mrs_tf import configs, replicas
 from mrs_tf.hierarchy import Hierarchy, override_choice
 from mrs_tf.meta_controller import MetaController
@@ -111,16 +109,10 @@ def test_flat_worker_pieces_are_the_whole_horizon_in_any_preset_order(
                              'deter', 'stoch', 'goal'])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset', ['flat', 'random_choice', 'mrs_adaptive'])
-def test_debug_run_of_a_baseline_preset(preset, tmp_path):
-    logdir = tmp_path / preset
-    result = subprocess.run(
-        [sys.executable, 'train.py', '--configs', 'dmc_proprio', preset,
-         'debug', '--task', 'dmc_cartpole_swingup', '--logdir', str(logdir),
-         '--run.steps', '160', '--run.eval_every', '0',
-         '--run.log_every', '40', '--run.train_fill', '60'],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+def test_debug_run_of_a_baseline_preset(preset, debug_runs):
+    logdir = debug_run(debug_runs, preset)
     lines = [json.loads(line) for line in open(logdir / 'metrics.jsonl')]
     trained = [line for line in lines if 'train/model_loss' in line]
     assert trained

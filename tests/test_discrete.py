@@ -4,15 +4,13 @@ suite (Crafter, MiniGrid, a classic Gymnasium task)."""
 
 import glob
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT
+from conftest import ROOT, debug_run
 from mrs_tf.worker import WorkerActor, action_shape
 
 CONFIG = embodied.load_config(ROOT / 'configs.yaml', ['--configs', 'debug'])
@@ -77,25 +75,10 @@ def test_continuous_worker_backpropagates_the_advantage():
     assert float(grad_x) == pytest.approx(-(STEPS - 1) * BATCH)
 
 
-# Debug runs: (name, train.py flags).
-RUNS = {
-    'crafter': ['--configs', 'crafter', 'debug'],
-    'minigrid': ['--configs', 'minigrid', 'debug'],
-    'cartpole': ['--configs', 'dmc_proprio', 'debug', '--task',
-                 'gym_CartPole-v1', '--env.render', 'False',
-                 '--replay.chunk', '12'],
-}
-
-
-@pytest.mark.parametrize('name', sorted(RUNS))
-def test_debug_run_trains_on_a_discrete_suite(name, tmp_path):
-    logdir = tmp_path / name
-    result = subprocess.run(
-        [sys.executable, 'train.py', *RUNS[name], '--logdir', str(logdir),
-         '--run.steps', '160', '--run.eval_every', '0',
-         '--run.log_every', '40', '--run.train_fill', '60'],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['cartpole', 'crafter', 'minigrid'])
+def test_debug_run_trains_on_a_discrete_suite(name, debug_runs):
+    logdir = debug_run(debug_runs, name)
     lines = [json.loads(line) for line in open(logdir / 'metrics.jsonl')]
     losses = [line['train/worker_actor_loss'] for line in lines
               if 'train/worker_actor_loss' in line]
