@@ -48,12 +48,14 @@ def assert_equal_to_one_device(check, replicas_in_sync=2):
     assert result['max_weight_diff'] <= 1e-5
 
 
+@pytest.mark.slow
 def test_two_replicas_match_one_device_in_losses_and_weights():
     check = check_distribute('--tf.devices', '2', '--tf.jit', 'graph')
     assert_equal_to_one_device(check)
     assert XLA_RAN not in check[2]
 
 
+@pytest.mark.slow
 def test_two_hosts_with_xla_match_one_device():
     """Two worker processes under MultiWorkerMirroredStrategy, each fed its
     half of the global batch, their steps compiled by XLA in clusters,

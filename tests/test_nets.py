@@ -421,6 +421,7 @@ def test_samples_follow_their_distributions():
     np.testing.assert_allclose(sample.std(0), 0.55, atol=0.01)
 
 
+@pytest.mark.slow
 def test_world_model_step_compiles_with_xla():
     shapes = {'image': (64, 64, 3), 'vec': (3,), **FLAGS}
     encoder = nets.MultiEncoder(shapes, cnn_depth=2, mlp_layers=1, mlp_units=8)

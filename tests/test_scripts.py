@@ -61,6 +61,7 @@ def tiny_logdir(tiny_run):
     return tiny_run[0]
 
 
+@pytest.mark.slow
 def test_a_run_prints_no_tensorflow_error_or_warning_line(tiny_run):
     """TensorFlow's C++ log lines start with their level and date
     (E1203, W0000); a grappler failure or a CUDA probe on a machine
@@ -240,6 +241,7 @@ def test_upstream_runs_plot_beside_ours(tmp_path):
         upstream_runs.main([str(empty), '--out', str(tmp_path / 'empty')])
 
 
+@pytest.mark.slow
 def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
     output = run_python(
         'scripts/plot.py', tiny_logdir, '--out', tmp_path,
@@ -264,6 +266,7 @@ def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
     open_image(tmp_path / name)
 
 
+@pytest.mark.slow
 def test_analyze_writes_figures_and_purity(tiny_logdir, tmp_path):
     output = run_python(
         'scripts/analyze.py', '--logdir', tiny_logdir, '--episodes', 2,
@@ -335,6 +338,7 @@ def test_goal_spread_is_the_mean_distance_within_a_start_over_the_norm():
     assert controllability.goal_spread(goals[:1]) == 0
 
 
+@pytest.mark.slow
 def test_controllability_finds_a_module_that_ignores_its_skill(
         tiny_logdir, tmp_path):
     out = tmp_path / 'controllability.json'
@@ -402,6 +406,7 @@ def test_run_config_from_older_code_gets_new_keys_defaults(
     assert 'predates tf.devices' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_eval_choice_override_fixes_the_resolution(tiny_logdir):
     output = run_python(
         'scripts/sweep.py', '--table', '3', '--logdirs', tiny_logdir,
@@ -428,6 +433,7 @@ def test_eval_choice_override_fixes_the_resolution(tiny_logdir):
         ('dmc_cartpole_swingup', 'fixed:1', 1)]
 
 
+@pytest.mark.slow
 def test_bench_reports_steps_loop_and_ratios(tmp_path):
     out = tmp_path / 'bench.json'
     table = run_python(
@@ -545,6 +551,7 @@ def test_op_self_times_leave_out_nested_ops_and_runtime_events():
     assert bench.op_scope('Grappler/Read/x') == 'Grappler'
 
 
+@pytest.mark.slow
 def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
     out = tmp_path / 'gpu_check.json'
     output = run_python(
