@@ -175,13 +175,13 @@ def test_gym_kwargs_parse_as_a_yaml_mapping():
     assert observations[-1]['is_last'] and not observations[-1]['is_terminal']
 
 
-def readme_example():
-    text = (ROOT / 'README.md').read_text()
+def environments_example():
+    text = (ROOT / 'docs' / 'ENVIRONMENTS.md').read_text()
     return re.search(r'```python\n(# my_env\.py.*?)```', text, re.S).group(1)
 
 
-def test_readme_custom_environment_example(tmp_path, monkeypatch):
-    (tmp_path / 'my_env.py').write_text(readme_example())
+def test_documented_custom_environment_example(tmp_path, monkeypatch):
+    (tmp_path / 'my_env.py').write_text(environments_example())
     monkeypatch.syspath_prepend(str(tmp_path))
     env = make_env('gym_my_env:Corridor-v0', render=False, seed=0)
     assert env.obs_space['position'].shape == (1,)
