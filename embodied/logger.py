@@ -60,13 +60,15 @@ class Logger:
                         (now - self._last_time))
         self._last_step, self._last_time = step, now
 
-    def resume(self):
-        """Drops what outputs hold past the current step: a run that
-        crashed or was killed after its last checkpoint logged steps that
-        the resumed run logs again."""
+    def resume(self, checkpointed=True):
+        """Drops what outputs hold past the step the run resumes from: the
+        restored step, or every step when no checkpoint was restored. What a
+        killed attempt logged after its last checkpoint is logged again by
+        the resumed run, so it goes rather than appear twice."""
+        step = int(self._step) * self._multiplier if checkpointed else -1
         for output in self._outputs:
             if hasattr(output, 'drop_after'):
-                output.drop_after(int(self._step) * self._multiplier)
+                output.drop_after(step)
 
     def close(self):
         for output in self._outputs:
@@ -182,6 +184,22 @@ class TensorBoardOutput:
             value=[tf.compat.v1.Summary.Value(tag=name, image=image)])
         tf.summary.experimental.write_raw_pb(
             summary.SerializeToString(), step)
+
+    def drop_after(self, step):
+        """Event files are append-only: writes a restart marker (SessionLog
+        START) at `step + 1`, by which TensorBoard's loader discards the
+        events of earlier files from that step on. TensorBoard takes a
+        run's first marker for its start, so every run writes one."""
+        tf = self._tf
+        event = tf.compat.v1.Event(
+            wall_time=time.time(), step=step + 1,
+            session_log=tf.compat.v1.SessionLog(
+                status=tf.compat.v1.SessionLog.START))
+        # tf.summary has no call for a raw event; this op is what
+        # tf.compat.v1 FileWriter.add_session_log amounts to in TF2.
+        tf.raw_ops.ImportEvent(
+            writer=self._writer._resource, event=event.SerializeToString())
+        self._writer.flush()
 
     def close(self):
         self._writer.close()

@@ -4,6 +4,7 @@ import collections
 import datetime
 import io
 import pathlib
+import re
 import threading
 import uuid
 import zipfile
@@ -23,16 +24,19 @@ class Replay:
     fixed-length replay). The first step of every chunk is marked is_first.
     Episodes shorter than `chunk` are kept on disk but never sampled.
     Capacity is in steps: the oldest episodes leave memory first, and their
-    files go too unless `keep_evicted`.
+    files go too unless `keep_evicted`. With a step `counter`, each file's
+    name ends in the counter's value when the episode finished
+    (`-step<N>.npz`), so that a resumed run can drop what it never counted.
     """
 
     def __init__(self, directory, capacity, chunk, seed=0, log=print,
-                 keep_evicted=True):
+                 keep_evicted=True, counter=None):
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.capacity = int(capacity)
         self.chunk = int(chunk)
         self.keep_evicted = keep_evicted
+        self._counter = counter
         self._log = log
         self._rng = np.random.default_rng(seed)
         self._ongoing = collections.defaultdict(
@@ -67,7 +71,8 @@ class Replay:
 
     def _finish(self, episode):
         episode = {k: np.stack(v) for k, v in episode.items()}
-        name = _episode_name(len(episode['is_first']))
+        step = None if self._counter is None else int(self._counter)
+        name = _episode_name(len(episode['is_first']), step)
         _write_npz(self.directory / name, episode)
         self._insert(name, episode)
 
@@ -84,10 +89,22 @@ class Replay:
             if not self.keep_evicted:
                 (self.directory / old_name).unlink(missing_ok=True)
 
-    def load(self):
+    def load(self, until=None):
         """Loads the newest episodes that fit the capacity, skipping files
-        that cannot be read. Returns the number of episodes loaded."""
+        that cannot be read. With `until` (the step a run resumes from),
+        the files of episodes finished after that step are deleted instead:
+        a killed attempt wrote them, and the restored counter never counted
+        them. Returns the number of episodes loaded."""
         files = sorted(self.directory.glob('*.npz'), reverse=True)
+        if until is not None:
+            later = [p for p in files if _finished_at(p.name, -1) > until]
+            for path in later:
+                path.unlink()
+            if later:
+                self._log(f'Dropped {len(later)} replay episodes finished '
+                          f'after step {until}, the step the run resumes '
+                          'from.')
+            files = [p for p in files if p not in later]
         chosen, steps = [], 0
         for path in files:
             if steps >= self.capacity:
@@ -157,9 +174,17 @@ def bytes_per_step(spaces):
         if key != 'reset' and not key.startswith('log_'))
 
 
-def _episode_name(length):
+def _episode_name(length, step=None):
     stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S%f')
-    return f'{stamp}-{uuid.uuid4().hex[:8]}-{length}.npz'
+    finished = '' if step is None else f'-step{step}'
+    return f'{stamp}-{uuid.uuid4().hex[:8]}-{length}{finished}.npz'
+
+
+def _finished_at(name, default):
+    """The step counter's value when an episode finished, from its file
+    name; `default` for files written without a counter."""
+    match = re.search(r'-step(\d+)\.npz$', name)
+    return int(match[1]) if match else default
 
 
 def _write_npz(path, arrays):

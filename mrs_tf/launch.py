@@ -61,7 +61,7 @@ def run(config):
         replay = embodied.Replay(
             logdir / 'replay', config.replay.size, config.replay.chunk,
             seed=cluster.host_seed(config.seed),
-            keep_evicted=config.replay.keep_evicted)
+            keep_evicted=config.replay.keep_evicted, counter=step)
         # On several hosts the runtime samples this host's share of the
         # global batch; the agent trains on the hosts' shares together.
         embodied.run.train(

@@ -127,3 +127,24 @@ def test_a_replay_larger_than_the_memory_is_refused_with_the_size_that_fits(
     launch.check_replay_memory(config, spaces, available=16e9)
     assert 'Replay at capacity: 1,000,000 steps x 12,288 bytes = 12.29 GB' in (
         capsys.readouterr().out)
+
+
+def test_resume_drops_episodes_finished_after_the_restored_step(tmp_path):
+    counter = embodied.Counter()
+    replay = Replay(tmp_path, capacity=1000, chunk=10, counter=counter)
+    for i in range(4):
+        counter.increment(20)
+        add_episode(replay, 20, offset=100 * i)
+    old = Replay(tmp_path, capacity=1000, chunk=10)  # Names carry no step.
+    add_episode(old, 20, offset=900)
+    logs = []
+    resumed = Replay(tmp_path, capacity=1000, chunk=10, log=logs.append)
+    # Resumed from a checkpoint of step 45: the episodes finished at steps
+    # 60 and 80 were never counted, their files go.
+    assert resumed.load(until=45) == 3 and len(resumed) == 60
+    assert set(resumed.sample(64)['step'][:, 0] // 100) == {0, 1, 9}
+    assert len(list(tmp_path.glob('*.npz'))) == 3
+    assert logs == [
+        'Dropped 2 replay episodes finished after step 45, the step the '
+        'run resumes from.']
+    assert Replay(tmp_path, 1000, 10, log=logs.append).load(until=0) == 1

@@ -132,3 +132,83 @@ def test_space_samples_with_every_numpy_generator(rng):
     assert values == {2, 3, 4}
     continuous = embodied.Space(np.float32, (3,), -2, 2)
     assert continuous.contains(continuous.sample(rng))
+
+
+class Killed(Exception):
+    """Stands in for kill -9: the run ends where it is and saves nothing."""
+
+
+class KilledAgent(embodied.RandomAgent):
+    """A random policy whose training reports a loss, killed at `kill_at`."""
+
+    def __init__(self, act_space, step, kill_at=None):
+        super().__init__(act_space)
+        self.step = step
+        self.kill_at = kill_at
+
+    def train(self, batch, state=None):
+        if self.kill_at is not None and self.step >= self.kill_at:
+            raise Killed()
+        return state, {'model_loss': np.float32(int(self.step))}
+
+
+def train_attempt(logdir, steps, kill_at=None):
+    """One run of the training loop on stub environments, in-process; the
+    same arguments again resume it."""
+    from mrs_tf import configs
+    from test_stop_signals import CountingEnv, driver_of
+    config = configs.parse([
+        '--configs', 'debug', '--logdir', str(logdir),
+        '--run.steps', str(steps), '--run.train_fill', '50',
+        '--run.eval_every', '0', '--run.save_every', '100',
+        '--run.log_every', '16', '--replay.chunk', '10'])
+    step = embodied.Counter()
+    logger = embodied.Logger(step, [
+        embodied.JSONLOutput(logdir), embodied.TensorBoardOutput(logdir)])
+    driver = driver_of(CountingEnv(length=30))
+    agent = KilledAgent(driver.act_space, step, kill_at)
+    checkpoint = embodied.Checkpoint(logdir / 'checkpoint')
+    checkpoint.register('counter', step)
+    checkpoint.register('agent', agent)
+    replay = embodied.Replay(
+        logdir / 'replay', 10_000, config.replay.chunk, counter=step)
+    try:
+        embodied.run.train(
+            agent, driver, driver_of(CountingEnv(length=30)), replay,
+            logger, checkpoint, config)
+    except Killed:
+        pass
+    finally:
+        logger.close()
+    return int(step)
+
+
+@pytest.mark.parametrize('kill_at', [90, 340], ids=[
+    'killed_before_the_first_checkpoint', 'killed_after_a_checkpoint'])
+def test_a_rerun_after_kill_logs_no_step_twice_and_counts_its_replay(
+        tmp_path, kill_at):
+    from tensorboard.backend.event_processing import (
+        plugin_event_accumulator)
+    killed_at = train_attempt(tmp_path, 400, kill_at)
+    lines = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+    assert kill_at <= killed_at < kill_at + 8  # One train call per 8 steps.
+    assert max(line['step'] for line in lines) > 50
+    saved = list((tmp_path / 'checkpoint').glob('ckpt-*'))
+    # Checkpoints at steps 150 and 250, the first after the prefill.
+    assert bool(saved) == (kill_at > 150)
+    assert train_attempt(tmp_path, 400) == 400
+    pairs = [(key, line['step'])
+             for line in open(tmp_path / 'metrics.jsonl')
+             for line in [json.loads(line)] for key in line if key != 'step']
+    assert len(pairs) == len(set(pairs))
+    steps = [s for _, s in pairs]
+    assert steps == sorted(steps) and max(steps) == 400
+    events = plugin_event_accumulator.EventAccumulator(str(tmp_path))
+    events.Reload()
+    for tag in events.Tags()['tensors']:
+        tag_steps = [e.step for e in events.Tensors(tag)]
+        assert len(tag_steps) == len(set(tag_steps)), tag
+    # The replay holds only steps the restored counter counted.
+    replay = embodied.Replay(tmp_path / 'replay', 10_000, 10)
+    replay.load()
+    assert 0 < len(replay) <= 400

@@ -50,13 +50,16 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     driver.on_restart(log_restart)
     driver.on_episode(log_episode)
 
-    if checkpoint.load() is not None:
-        logger.resume()
-    elif config.from_checkpoint:
+    restored = checkpoint.load() is not None
+    if not restored and config.from_checkpoint:
         _load_pretrained(agent, config.from_checkpoint)
-    else:
+    elif not restored:
         print('No checkpoint found: starting a new run.')
-    loaded = replay.load()
+    # One resume rule (README, Outputs): the run goes on from the restored
+    # step, or from step 0 without a checkpoint, and what a killed attempt
+    # logged or stored after that step is dropped.
+    logger.resume(restored)
+    loaded = replay.load(until=int(step))
     print(f'Replay holds {len(replay)} steps ({loaded} episodes loaded '
           f'from {replay.directory}).')
     # Checked after every environment step, evaluation's too: a stop never
