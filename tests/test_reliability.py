@@ -46,8 +46,8 @@ def wait_for(process, condition, what, timeout=400):
 def chain(tmp_path_factory):
     """One run through the faults a cluster deals it: killed with SIGKILL
     after its first checkpoint; the same command again, stopped by SIGTERM
-    once it saved a checkpoint of its own; then the same command to a few
-    hundred steps further, with evaluations and checkpoints."""
+    once it saved a checkpoint of its own; then the same command to 120
+    steps further (an evaluation and a checkpoint every 100 steps)."""
     logdir = tmp_path_factory.mktemp('chain')
     command = RUN + ['--logdir', str(logdir)]
     endless = command + ['--run.steps', '100000']
@@ -72,7 +72,7 @@ def chain(tmp_path_factory):
     stop = re.search(r'SIGTERM: saving a checkpoint at step (\d+)', stdout)
     assert stop, stdout[-2000:] + stderr[-2000:]
     stopped_at = int(stop[1])
-    target = stopped_at + 250
+    target = stopped_at + 120
     finished = subprocess.run(
         command + ['--run.steps', str(target)], capture_output=True,
         text=True, timeout=600)
