@@ -8,7 +8,10 @@ carried state on the same observations. Float16 is checked in
 test_float16.py with its agent."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+import embodied
 
 from conftest import build_agent, restored
 from mrs_tf import configs, replicas
@@ -120,6 +123,15 @@ def test_a_loaded_agent_continues_exactly(
             proprio_agent.train(replay.sample(config.batch_size))
         diff = restore_differences(proprio_agent, fresh, batch, tmp_path)
     assert_exact(diff, 'float32, graph', capsys)
+    # A checkpoint without the lazily created variables (written before
+    # any train step) does not restore a built agent: refused, not partial.
+    obs_space, act_space, _, _ = proprio_data
+    unbuilt = build_agent(obs_space, act_space, config)
+    (tmp_path / 'unbuilt').mkdir()
+    unbuilt.save(tmp_path / 'unbuilt')
+    with pytest.raises(
+            embodied.IncompatibleCheckpoint, match='does not hold all'):
+        fresh.load(tmp_path / 'unbuilt')
 
 
 def test_a_loaded_adaptive_agent_continues_exactly_with_a_pruned_resolution(
