@@ -193,9 +193,15 @@ class Agent(tf.Module):
             json.dumps(self._spec(), indent=1))
 
     def load(self, directory):
-        """Restores the weights (variables not built yet are filled when they
-        are created). Refuses a checkpoint written for other observations or
-        network sizes, and one whose files cannot be read completely."""
+        """Restores the weights. Every variable the agent has must be in the
+        checkpoint: a built agent (trained, or build()) is restored
+        completely, optimizer moments included; in one not built yet the
+        variables that exist are restored and the others are filled when
+        they are created. Saved values this agent has no variable for are
+        left unused: the ones of variables not created yet, and the loss
+        scales of a float16 checkpoint loaded in float32. Refuses a
+        checkpoint written for other observations, network sizes or agent
+        state, and one whose files cannot be read completely."""
         spec = json.loads((directory / 'spec.json').read_text())
         self._check_compatible(spec, directory)
         prefix = str(directory / 'variables')
@@ -203,7 +209,15 @@ class Agent(tf.Module):
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)  # Raises on truncated or corrupt data.
         with self.scope():
-            self._checkpoint.read(prefix).expect_partial()
+            status = self._checkpoint.read(prefix)
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as error:
+            raise embodied.IncompatibleCheckpoint(
+                f'checkpoint {directory} does not hold all of this agent\'s '
+                f'state: {" ".join(str(error).split())[:500]}') from None
+        # Only silences the warning about the unused values named above.
+        status.expect_partial()
 
     def _spec(self):
         flat = self.config.flat()

@@ -188,3 +188,17 @@ def test_float16_matches_float32_at_identical_weights(
                   for g in GROUPS))
     for group, median in medians.items():
         assert median <= TOLERANCE, (group, [e[group] for e in steps])
+
+
+def test_a_loaded_float16_agent_continues_exactly(
+        half, request, tmp_path, capsys):
+    """Saved and loaded into a freshly built float16 agent (loss scales and
+    their counters included), the next train step and the policy are
+    bitwise equal (see test_restore.py)."""
+    from test_restore import assert_exact, build_fresh, restore_differences
+    agent, mode, batch, _ = half
+    data = request.getfixturevalue(MODES[mode][0])
+    fresh = build_fresh(data, **{'tf.precision': '16', 'tf.jit': mode})
+    with restored(agent):
+        diff = restore_differences(agent, fresh, batch, tmp_path)
+    assert_exact(diff, f'float16, {mode}', capsys)
