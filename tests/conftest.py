@@ -81,14 +81,14 @@ def first_step(agent):
     return FIRST_STEPS[id(agent)]
 
 
-def shared_agent(data, **overrides):
-    """A compiled agent for the session's tests: one train step creates
-    every variable and traces the train function. Tests change it only
-    inside `restored`; the teardown asserts that every variable still
-    holds its value from after that step."""
+def shared_agent(data, batch=None, **overrides):
+    """A compiled agent for the session's tests: one train step (on `batch`
+    or a sampled one) creates every variable and traces the train
+    function. Tests change it only inside `restored`; the teardown asserts
+    that every variable still holds its value from after that step."""
     obs_space, act_space, replay, config = data
     agent = build_agent(obs_space, act_space, config.update(overrides))
-    batch = replay.sample(config.batch_size)
+    batch = replay.sample(config.batch_size) if batch is None else batch
     FIRST_STEPS[id(agent)] = batch, agent.train(batch)[1]
     snapshot = values(agent)
     yield agent
@@ -104,10 +104,23 @@ def vision_agent(vision_data):
     yield from shared_agent(vision_data)
 
 
+# The proprio agents prune (mrs_adaptive; debug's resolutions, a window
+# longer than any test trains) and imagine in a tf.scan, which the
+# trace-count test needs.
+PROPRIO_AGENT = {'mrs.adaptive': True, 'imag_unroll': False}
+
+
 @pytest.fixture(scope='session')
 def proprio_agent(proprio_data):
-    """Imagination in a tf.scan, which the trace-count test needs."""
-    yield from shared_agent(proprio_data, imag_unroll=False)
+    yield from shared_agent(proprio_data, **PROPRIO_AGENT)
+
+
+@pytest.fixture(scope='session')
+def second_proprio_agent(proprio_data, proprio_agent):
+    """Another agent of proprio_agent's config and seed, its first train
+    step on the same batch: for the same-seed and exact-restore tests."""
+    batch, _ = first_step(proprio_agent)
+    yield from shared_agent(proprio_data, batch, **PROPRIO_AGENT)
 
 
 @pytest.fixture(scope='session')

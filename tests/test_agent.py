@@ -7,7 +7,7 @@ import pytest
 
 import embodied
 
-from conftest import ROOT, build_agent, first_step, restored
+from conftest import ROOT, first_step, restored
 
 
 def policy_batch(batch, env_count=2):
@@ -65,17 +65,17 @@ def test_report_videos(vision_agent, vision_data):
     assert goals.shape == (config.replay.chunk, rows * 64, columns * 64, 3)
 
 
-def test_same_seed_gives_identical_losses(proprio_agent, proprio_data):
-    """A new agent of the same config and seed against the shared one, from
-    its first train step on."""
-    obs_space, act_space, replay, config = proprio_data
-    first, first_metrics = first_step(proprio_agent)
-    batches = [first] + [replay.sample(config.batch_size) for _ in range(2)]
-    fresh = build_agent(obs_space, act_space, proprio_agent.config)
-    with restored(proprio_agent):
-        runs = [[first_metrics] + [
-            proprio_agent.train(batch)[1] for batch in batches[1:]]]
-    runs.append([fresh.train(batch)[1] for batch in batches])
+def test_same_seed_gives_identical_losses(
+        proprio_agent, second_proprio_agent, proprio_data):
+    """Two agents of the same config and seed, from their first train step
+    on the same batch."""
+    _, _, replay, config = proprio_data
+    batches = [replay.sample(config.batch_size) for _ in range(2)]
+    runs = []
+    for agent in (proprio_agent, second_proprio_agent):
+        with restored(agent):
+            runs.append([first_step(agent)[1]] + [
+                agent.train(batch)[1] for batch in batches])
     for first, second in zip(*runs):
         for key in ('model_loss', 'skills_loss', 'worker_actor_loss',
                     'manager_actor_loss'):

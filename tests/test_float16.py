@@ -190,11 +190,14 @@ def test_float16_matches_float32_at_identical_weights(
         assert median <= TOLERANCE, (group, [e[group] for e in steps])
 
 
+@pytest.mark.parametrize('half', [
+    pytest.param('xla', marks=pytest.mark.slow)], indirect=True)
 def test_a_loaded_float16_agent_continues_exactly(
         half, request, tmp_path, capsys):
     """Saved and loaded into a freshly built float16 agent (loss scales and
     their counters included), the next train step and the policy are
-    bitwise equal (see test_restore.py)."""
+    bitwise equal (see test_restore.py). With XLA, the GPU's default path;
+    graph mode's float32 restore is in the fast tier."""
     from test_restore import assert_exact, build_fresh, restore_differences
     agent, mode, batch, _ = half
     data = request.getfixturevalue(MODES[mode][0])

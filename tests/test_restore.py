@@ -2,10 +2,10 @@
 freshly built agent of the same config continues exactly where it stopped.
 The next train step on the same batch with the same random key (the key is
 the restored train_steps counter) gives bitwise equal losses and variables
-(weights, Adam moments, normalisers, adaptive scales, counters), and the
-policy gives bitwise equal worker, skill and choice distributions and
-carried state on the same observations. Float16 is checked in
-test_float16.py with its agent."""
+(weights, Adam moments, normalisers, adaptive scales, counters, the
+pruned set), and the policy gives bitwise equal worker, skill and choice
+distributions and carried state on the same observations. Float16 is
+checked in test_float16.py with its XLA agent (the GPU's default path)."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ import tensorflow as tf
 import embodied
 
 from conftest import build_agent, restored
-from mrs_tf import configs, replicas
+from mrs_tf import replicas
 
 POLICY_KEY = tf.constant([3, 7], tf.int64)  # the policy's samples
 POLICY_STEPS = 3
@@ -112,49 +112,38 @@ def build_fresh(data, **overrides):
     return agent
 
 
-def test_a_loaded_agent_continues_exactly(
-        proprio_agent, proprio_data, tmp_path, capsys):
-    """Float32, graph mode: bitwise equal."""
+def test_a_loaded_agent_continues_exactly_with_a_pruned_resolution(
+        proprio_agent, second_proprio_agent, proprio_data, tmp_path,
+        capsys):
+    """Float32, graph mode, mrs_adaptive with resolution 4 pruned: bitwise
+    equal. The pruned set, its window's counts and the pruning log come
+    back, and the pruned resolution keeps a choice probability of zero.
+    The fresh agent is the session's second agent of the same config: the
+    load overwrites every value it holds."""
     _, _, replay, config = proprio_data
-    fresh = build_fresh(proprio_data, imag_unroll=False)
+    saved, fresh = proprio_agent, second_proprio_agent
+    assert tuple(config.mrs.skills) == (2, 4, 8, 'inf')
     batch = replay.sample(config.batch_size)
-    with restored(proprio_agent):
+    with restored(saved), restored(fresh):
+        saved.hierarchy.pruner.active.assign([1.0, 0.0, 1.0, 1.0])
+        saved.hierarchy.pruner.pruned_at.assign([-1, 1, -1, -1])
         for _ in range(2):
-            proprio_agent.train(replay.sample(config.batch_size))
-        diff = restore_differences(proprio_agent, fresh, batch, tmp_path)
-    assert_exact(diff, 'float32, graph', capsys)
+            saved.train(replay.sample(config.batch_size))
+        diff = restore_differences(saved, fresh, batch, tmp_path)
+        np.testing.assert_array_equal(
+            fresh.hierarchy.pruner.active, [1, 0, 1, 1])
+        dists, _ = policy_trace(fresh, batch)
+        for step in dists:
+            probs = tf.nn.softmax(step['choice'][0])
+            assert float(tf.reduce_max(probs[:, 1])) == 0, probs
+    assert_exact(diff, 'float32, graph, mrs_adaptive with 4 pruned', capsys)
     # A checkpoint without the lazily created variables (written before
-    # any train step) does not restore a built agent: refused, not partial.
+    # any train step) does not restore a built agent: refused, not partial
+    # (the variables it did hold were read in before the refusal).
     obs_space, act_space, _, _ = proprio_data
-    unbuilt = build_agent(obs_space, act_space, config)
+    unbuilt = build_agent(obs_space, act_space, fresh.config)
     (tmp_path / 'unbuilt').mkdir()
     unbuilt.save(tmp_path / 'unbuilt')
-    with pytest.raises(
+    with restored(fresh), pytest.raises(
             embodied.IncompatibleCheckpoint, match='does not hold all'):
         fresh.load(tmp_path / 'unbuilt')
-
-
-def test_a_loaded_adaptive_agent_continues_exactly_with_a_pruned_resolution(
-        proprio_data, tmp_path, capsys):
-    """mrs_adaptive with resolution 4 pruned: the pruned set, its window's
-    counts and the pruning log come back, and the pruned resolution keeps
-    a choice probability of zero."""
-    obs_space, act_space, replay, _ = proprio_data
-    config = configs.parse([
-        '--configs', 'dmc_proprio', 'mrs_adaptive', 'debug',
-        '--task', 'dmc_cartpole_swingup', '--env.render', 'False'])
-    assert tuple(config.mrs.skills) == (2, 4, 8, 'inf')
-    data = obs_space, act_space, replay, config
-    saved = build_fresh(data)
-    saved.hierarchy.pruner.active.assign([1.0, 0.0, 1.0, 1.0])
-    saved.hierarchy.pruner.pruned_at.assign([-1, 1, -1, -1])
-    saved.train(replay.sample(config.batch_size))
-    fresh = build_fresh(data)
-    batch = replay.sample(config.batch_size)
-    diff = restore_differences(saved, fresh, batch, tmp_path)
-    np.testing.assert_array_equal(fresh.hierarchy.pruner.active, [1, 0, 1, 1])
-    dists, _ = policy_trace(fresh, batch)
-    for step in dists:
-        probs = tf.nn.softmax(step['choice'][0])
-        assert float(tf.reduce_max(probs[:, 1])) == 0, probs
-    assert_exact(diff, 'mrs_adaptive, resolution 4 pruned', capsys)
