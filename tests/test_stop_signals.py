@@ -2,16 +2,22 @@
 loops notice it after the environment step they are in, in evaluation
 too. In-process, with stub environments and the random agent."""
 
+import multiprocessing
 import os
+import pathlib
 import signal
+import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
 import embodied
 from embodied.run.stop_signals import StopSignals, Stopped
-from mrs_tf import configs
+from conftest import ROOT
+from mrs_tf import configs, launch
 
 
 class NoWrites:
@@ -141,3 +147,99 @@ def test_sigterm_during_eval_only_stops_within_one_step(
     assert not list(tmp_path.glob('eval_scores_*.json'))
     out = capsys.readouterr().out
     assert 'SIGTERM: evaluation stopped before 2 episodes finished' in out
+
+
+# Ctrl-C and SIGTERM outside the run loops: no process is left behind.
+
+SLOW_IMPORT = '''import sys, time
+print('slow environment module importing', flush=True)
+time.sleep(1000)
+'''
+
+
+def child_pids():
+    """This process's children, from /proc (Linux), but multiprocessing's
+    resource tracker (started with the first spawned process, kept)."""
+    from multiprocessing import resource_tracker
+    pids = []
+    for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if (int(fields[1]) == os.getpid() and int(stat.parent.name)
+                != resource_tracker._resource_tracker._pid):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_make_envs_interrupted_while_starting_leaves_no_process(
+        tmp_path, monkeypatch):
+    (tmp_path / 'slow_env_module.py').write_text(SLOW_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(child_pids())
+    timer = threading.Timer(2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        embodied.make_envs(
+            'gym_slow_env_module:Slow-v0', 2, render=False)
+    timer.join()
+    assert time.time() - start < 10
+    assert set(child_pids()) <= before
+    assert not multiprocessing.active_children()
+
+
+def test_worker_exits_when_its_main_process_dies(tmp_path):
+    (tmp_path / 'slow_env_module.py').write_text(SLOW_IMPORT)
+    script = (
+        'import os, sys, threading, embodied\n'
+        'threading.Timer(3, lambda: (print(os.getpid(), flush=True), '
+        'os._exit(0))).start()\n'
+        'if __name__ == "__main__":\n'
+        '    embodied.make_envs("gym_slow_env_module:Slow-v0", 1, '
+        'render=False)\n')
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [str(tmp_path), str(ROOT)])}
+    main = subprocess.run(
+        [sys.executable, '-c', script], capture_output=True, text=True,
+        env=env, start_new_session=True, timeout=60)
+    # The main process led its own process group: the worker is in it.
+    pgid = int(main.stdout.split()[-1])
+    deadline = time.time() + 5
+    while group_pids(pgid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not group_pids(pgid), main.stdout + main.stderr
+
+
+def group_pids(pgid):
+    """Pids of the processes in process group `pgid`."""
+    pids = []
+    for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.parametrize('signum, code', [
+    (signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_command_turns_a_stop_into_one_line_and_exit_code(
+        signum, code, capsys):
+    def main(argv):
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # The signal raises here.
+        raise AssertionError('not stopped')
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit:
+        launch.command(main, [])
+    assert exit.value.code == code
+    assert signal.getsignal(signal.SIGTERM) == previous
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f'{signum.name}: stopped without saving; the same command resumes '
+        'from the last checkpoint.']
