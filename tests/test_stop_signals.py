@@ -47,6 +47,19 @@ def test_stop_signal_handler_only_records_the_signal(monkeypatch):
     assert signal.getsignal(signal.SIGTERM) == previous
 
 
+def test_stop_signal_inside_interruptible_raises_at_once(sigterm_guard):
+    stop = StopSignals()
+    start = time.time()
+    with pytest.raises(Stopped, match='stopped by SIGTERM'):
+        with stop, stop.interruptible():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except Stopped as e:  # As TensorFlow wraps it in a trace.
+                raise RuntimeError('wrapped') from e
+    assert time.time() - start < 1 and not sigterm_guard
+
+
 OBS_SPACE = {
     'reward': embodied.Space(np.float32), 'is_first': embodied.Space(bool),
     'is_last': embodied.Space(bool), 'is_terminal': embodied.Space(bool)}
@@ -243,3 +256,100 @@ def test_command_turns_a_stop_into_one_line_and_exit_code(
     assert err.splitlines() == [
         f'{signum.name}: stopped without saving; the same command resumes '
         'from the last checkpoint.']
+
+
+def run_until(command, marker, signum, env, delay=0.0, timeout=300):
+    """Starts `command` in its own process group, sends the group `signum`
+    `delay` seconds after a stdout line containing `marker`, and returns
+    the exit code, the seconds from the signal to the exit, and the
+    output. Fails if any process of the group survives."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, start_new_session=True)
+    lines, seen = [], threading.Event()
+
+    def read():
+        for line in process.stdout:
+            lines.append(line)
+            if marker in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    errors = []
+    threading.Thread(
+        target=lambda: errors.extend(process.stderr), daemon=True).start()
+    try:
+        assert seen.wait(timeout), f'no {marker!r}:\n' + ''.join(
+            lines[-20:] + errors[-20:])
+        time.sleep(delay)
+        start = time.time()
+        os.killpg(process.pid, signum)
+        code = process.wait(60)
+        seconds = time.time() - start
+        reader.join(5)
+        deadline = time.time() + 5
+        while group_pids(process.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)
+    finally:
+        if process.poll() is None or group_pids(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+    return code, seconds, ''.join(lines), ''.join(errors)
+
+
+STOP_RUN = [
+    sys.executable, str(ROOT / 'train.py'), '--configs', 'dmc_proprio',
+    'debug', '--env.render', 'False', '--env.amount', '4']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_stop_while_environments_start(tmp_path, signum):
+    (tmp_path / 'slow_env_module.py').write_text(SLOW_IMPORT)
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1',
+           'PYTHONPATH': os.pathsep.join([str(tmp_path), str(ROOT)])}
+    code, seconds, out, err = run_until(
+        STOP_RUN + ['--task', 'gym_slow_env_module:Slow-v0',
+                    '--logdir', str(tmp_path / 'run')],
+        'slow environment module importing', signum, env, delay=1)
+    print(f'{signum.name} while environments start: exit {code} after '
+          f'{seconds:.1f} s')
+    assert code == 128 + signum, out + err
+    assert seconds < 10
+    assert err.splitlines()[-1].startswith(f'{signum.name}: stopped'), err
+    assert 'Traceback' not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('moment, marker, delay, signum, fill', [
+    # A longer prefill than debug's 80 steps (under a second).
+    ('prefill', 'Prefilling', 0.5, signal.SIGINT, 3000),
+    # The first train call traces for about a minute at debug size.
+    ('tracing', 'Start training loop.', 5, signal.SIGTERM, 80),
+    # Past the traces: between train calls, at the first progress line.
+    ('training', '[step ', 1, signal.SIGINT, 80),
+])
+def test_stop_in_the_training_loop_saves_and_exits_0(
+        tmp_path, moment, marker, delay, signum, fill):
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+    logdir = tmp_path / 'run'
+    code, seconds, out, err = run_until(
+        STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
+                    str(logdir), '--run.train_fill', str(fill)],
+        marker, signum, env, delay=delay)
+    print(f'{signum.name} during {moment}: exit {code} after '
+          f'{seconds:.1f} s')
+    assert code == 0, out[-3000:] + err[-3000:]
+    assert seconds < 10
+    assert f'{signum.name}: saving a checkpoint' in out
+    assert list((logdir / 'checkpoint').glob('ckpt-*[0-9]'))
+    # The run resumes from that checkpoint (a trace cut short included).
+    resumed = subprocess.run(
+        STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
+                    str(logdir), '--run.steps', '1'],
+        capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr
+    assert 'Loaded checkpoint' in resumed.stdout, resumed.stdout[-2000:]
+    assert 'cannot load' not in resumed.stdout

@@ -35,6 +35,7 @@ class StopSignals:
         self._received = None
         self._previous = {}
         self._interruptible = False
+        self._raised = False
 
     def __enter__(self):
         for signum in SIGNALS:
@@ -51,6 +52,7 @@ class StopSignals:
             signal.signal(each, self._previous[each])
         if self._interruptible:
             self._interruptible = False
+            self._raised = True
             raise Stopped(signum)
 
     @contextlib.contextmanager
@@ -58,9 +60,14 @@ class StopSignals:
         """A stop signal raises Stopped as soon as it arrives here (once
         the C++ call in progress, such as an XLA compile, returns)."""
         self.check()
-        self._interruptible = True
+        self._interruptible, self._raised = True, False
         try:
             yield
+        except Exception:
+            # TensorFlow wraps what a trace raises (StagingError).
+            if self._raised:
+                raise Stopped(self._received) from None
+            raise
         finally:
             self._interruptible = False
 
