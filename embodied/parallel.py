@@ -5,11 +5,14 @@ parent's TensorFlow: Mesa's software renderer crashes in any process that
 has loaded TensorFlow.
 """
 
+import atexit
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import traceback
+import weakref
 
 
 class EnvError(RuntimeError):
@@ -38,11 +41,14 @@ class ProcessEnv:
         self._process = self._context.Process(
             target=_worker, args=(self._ctor, child), daemon=True)
         self._process.start()
+        _LIVE.add(self)
         child.close()
         try:
             self.obs_space, self.act_space = self._receive()
-        except EnvError as e:
+        except BaseException as e:
             self._terminate()
+            if not isinstance(e, EnvError):
+                raise  # Ctrl-C or SIGTERM while the environment starts.
             # Construction errors (unknown task, missing package) are the
             # user's to fix: re-raise them as they are, not as a crash.
             if e.original:
@@ -87,27 +93,48 @@ class ProcessEnv:
             raise EnvError(f'environment raised:\n{text}', original)
         return payload
 
-    def close(self):
+    def close(self, timeout=5):
+        """Asks the process to close its environment and waits `timeout`
+        seconds for it, then kills it; it is gone when this returns, even
+        when a signal interrupts the wait."""
         try:
             self._conn.send(('close', None))
-            self._process.join(5)
+            self._process.join(timeout)
         except (BrokenPipeError, OSError):
             pass
-        self._terminate()
+        finally:
+            self._terminate()
 
     def _terminate(self):
         if self._process.is_alive():
             self._process.kill()  # Workers ignore SIGTERM.
             self._process.join(5)
         self._conn.close()
+        _LIVE.discard(self)
+
+
+# Every started environment process, until it is closed. At exit,
+# multiprocessing sends the ones left SIGTERM, which they ignore, and waits
+# for them without a timeout; this hook (run first: atexit runs hooks in
+# reverse order of registration) kills them instead.
+_LIVE = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_left_processes():
+    for env in list(_LIVE):
+        env._terminate()
 
 
 def _worker(ctor, conn):
     # Stop signals are the main process's to act on (it closes its
     # environments when it has saved); Ctrl-C and SLURM reach every process
     # of the job. A worker whose main process died gets EOFError instead.
+    # It exits with the main process in any case: a watcher thread ends
+    # it when the main process is gone, even while `ctor()` or a step runs.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     try:
         env = ctor()
         conn.send(('ok', (env.obs_space, env.act_space)))
@@ -126,6 +153,11 @@ def _worker(ctor, conn):
             conn.send(('error', (_picklable(e), traceback.format_exc())))
         except (BrokenPipeError, OSError):
             pass
+
+
+def _exit_with_parent():
+    multiprocessing.parent_process().join()
+    os._exit(1)
 
 
 def _picklable(error):

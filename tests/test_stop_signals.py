@@ -2,16 +2,22 @@
 loops notice it after the environment step they are in, in evaluation
 too. In-process, with stub environments and the random agent."""
 
+import multiprocessing
 import os
+import pathlib
 import signal
+import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
 import embodied
 from embodied.run.stop_signals import StopSignals, Stopped
-from mrs_tf import configs
+from conftest import ROOT
+from mrs_tf import configs, launch
 
 
 class NoWrites:
@@ -39,6 +45,19 @@ def test_stop_signal_handler_only_records_the_signal(monkeypatch):
         with pytest.raises(Stopped, match='stopped by SIGTERM'):
             stop.check()
     assert signal.getsignal(signal.SIGTERM) == previous
+
+
+def test_stop_signal_inside_interruptible_raises_at_once(sigterm_guard):
+    stop = StopSignals()
+    start = time.time()
+    with pytest.raises(Stopped, match='stopped by SIGTERM'):
+        with stop, stop.interruptible():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except Stopped as e:  # As TensorFlow wraps it in a trace.
+                raise RuntimeError('wrapped') from e
+    assert time.time() - start < 1 and not sigterm_guard
 
 
 OBS_SPACE = {
@@ -141,3 +160,196 @@ def test_sigterm_during_eval_only_stops_within_one_step(
     assert not list(tmp_path.glob('eval_scores_*.json'))
     out = capsys.readouterr().out
     assert 'SIGTERM: evaluation stopped before 2 episodes finished' in out
+
+
+# Ctrl-C and SIGTERM outside the run loops: no process is left behind.
+
+SLOW_IMPORT = '''import sys, time
+print('slow environment module importing', flush=True)
+time.sleep(1000)
+'''
+
+
+def child_pids():
+    """This process's children, from /proc (Linux), but multiprocessing's
+    resource tracker (started with the first spawned process, kept)."""
+    from multiprocessing import resource_tracker
+    pids = []
+    for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if (int(fields[1]) == os.getpid() and int(stat.parent.name)
+                != resource_tracker._resource_tracker._pid):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_make_envs_interrupted_while_starting_leaves_no_process(
+        tmp_path, monkeypatch):
+    (tmp_path / 'slow_env_module.py').write_text(SLOW_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(child_pids())
+    timer = threading.Timer(2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        embodied.make_envs(
+            'gym_slow_env_module:Slow-v0', 2, render=False)
+    timer.join()
+    assert time.time() - start < 10
+    assert set(child_pids()) <= before
+    assert not multiprocessing.active_children()
+
+
+def test_worker_exits_when_its_main_process_dies(tmp_path):
+    (tmp_path / 'slow_env_module.py').write_text(SLOW_IMPORT)
+    script = (
+        'import os, sys, threading, embodied\n'
+        'threading.Timer(3, lambda: (print(os.getpid(), flush=True), '
+        'os._exit(0))).start()\n'
+        'if __name__ == "__main__":\n'
+        '    embodied.make_envs("gym_slow_env_module:Slow-v0", 1, '
+        'render=False)\n')
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [str(tmp_path), str(ROOT)])}
+    main = subprocess.run(
+        [sys.executable, '-c', script], capture_output=True, text=True,
+        env=env, start_new_session=True, timeout=60)
+    # The main process led its own process group: the worker is in it.
+    pgid = int(main.stdout.split()[-1])
+    deadline = time.time() + 5
+    while group_pids(pgid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not group_pids(pgid), main.stdout + main.stderr
+
+
+def group_pids(pgid):
+    """Pids of the processes in process group `pgid`."""
+    pids = []
+    for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.parametrize('signum, code', [
+    (signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_command_turns_a_stop_into_one_line_and_exit_code(
+        signum, code, capsys):
+    def main(argv):
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # The signal raises here.
+        raise AssertionError('not stopped')
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit:
+        launch.command(main, [])
+    assert exit.value.code == code
+    assert signal.getsignal(signal.SIGTERM) == previous
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f'{signum.name}: stopped without saving; the same command resumes '
+        'from the last checkpoint.']
+
+
+def run_until(command, marker, signum, env, delay=0.0, timeout=300):
+    """Starts `command` in its own process group, sends the group `signum`
+    `delay` seconds after a stdout line containing `marker`, and returns
+    the exit code, the seconds from the signal to the exit, and the
+    output. Fails if any process of the group survives."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, start_new_session=True)
+    lines, seen = [], threading.Event()
+
+    def read():
+        for line in process.stdout:
+            lines.append(line)
+            if marker in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    errors = []
+    threading.Thread(
+        target=lambda: errors.extend(process.stderr), daemon=True).start()
+    try:
+        assert seen.wait(timeout), f'no {marker!r}:\n' + ''.join(
+            lines[-20:] + errors[-20:])
+        time.sleep(delay)
+        start = time.time()
+        os.killpg(process.pid, signum)
+        code = process.wait(60)
+        seconds = time.time() - start
+        reader.join(5)
+        deadline = time.time() + 5
+        while group_pids(process.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)
+    finally:
+        if process.poll() is None or group_pids(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+    return code, seconds, ''.join(lines), ''.join(errors)
+
+
+STOP_RUN = [
+    sys.executable, str(ROOT / 'train.py'), '--configs', 'dmc_proprio',
+    'debug', '--env.render', 'False', '--env.amount', '4']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_stop_while_environments_start(tmp_path, signum):
+    (tmp_path / 'slow_env_module.py').write_text(SLOW_IMPORT)
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1',
+           'PYTHONPATH': os.pathsep.join([str(tmp_path), str(ROOT)])}
+    code, seconds, out, err = run_until(
+        STOP_RUN + ['--task', 'gym_slow_env_module:Slow-v0',
+                    '--logdir', str(tmp_path / 'run')],
+        'slow environment module importing', signum, env, delay=1)
+    print(f'{signum.name} while environments start: exit {code} after '
+          f'{seconds:.1f} s')
+    assert code == 128 + signum, out + err
+    assert seconds < 10
+    assert err.splitlines()[-1].startswith(f'{signum.name}: stopped'), err
+    assert 'Traceback' not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('moment, marker, delay, signum, fill', [
+    # A longer prefill than debug's 80 steps (under a second).
+    ('prefill', 'Prefilling', 0.5, signal.SIGINT, 3000),
+    # The first train call traces for about a minute at debug size.
+    ('tracing', 'Start training loop.', 5, signal.SIGTERM, 80),
+    # Past the traces: between train calls, at the first progress line.
+    ('training', '[step ', 1, signal.SIGINT, 80),
+])
+def test_stop_in_the_training_loop_saves_and_exits_0(
+        tmp_path, moment, marker, delay, signum, fill):
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+    logdir = tmp_path / 'run'
+    code, seconds, out, err = run_until(
+        STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
+                    str(logdir), '--run.train_fill', str(fill)],
+        marker, signum, env, delay=delay)
+    print(f'{signum.name} during {moment}: exit {code} after '
+          f'{seconds:.1f} s')
+    assert code == 0, out[-3000:] + err[-3000:]
+    assert seconds < 10
+    assert f'{signum.name}: saving a checkpoint' in out
+    assert list((logdir / 'checkpoint').glob('ckpt-*[0-9]'))
+    # The run resumes from that checkpoint (a trace cut short included).
+    resumed = subprocess.run(
+        STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
+                    str(logdir), '--run.steps', '1'],
+        capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr
+    assert 'Loaded checkpoint' in resumed.stdout, resumed.stdout[-2000:]
+    assert 'cannot load' not in resumed.stdout

@@ -28,7 +28,8 @@ def make_envs(task, amount, parallel='process', seed=0, **kwargs):
             ctor = functools.partial(
                 make_env, task, seed=seed * 1000 + index, **kwargs)
             envs.append(runner(ctor))
-    except Exception:
+    except BaseException:
+        # Ctrl-C and SIGTERM too: no environment process outlives the call.
         for env in envs:
             env.close()
         raise

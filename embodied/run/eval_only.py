@@ -23,8 +23,12 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
             '--from_checkpoint or train first')
     # What was pruned is known once the weights are loaded.
     agent.check_eval_choice()
-    policy = lambda obs, state: agent.policy(obs, state, mode='eval')
     stop = StopSignals()
+
+    def policy(obs, state):  # Its first call traces: a stop cuts it short.
+        with stop.interruptible():
+            return agent.policy(obs, state, mode='eval')
+
     driver.on_step(lambda tran, worker: stop.check())
     try:
         with stop:

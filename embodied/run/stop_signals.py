@@ -2,6 +2,7 @@
 `docker stop` and Kubernetes send SIGTERM before they kill a job, a user
 presses Ctrl-C. The loop finishes the step it is in, saves and exits 0."""
 
+import contextlib
 import signal
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -24,11 +25,17 @@ class StopSignals:
     handlers: it may interrupt a print or a write in progress, and
     buffered I/O is not reentrant ("reentrant call inside
     <_io.BufferedWriter>"). The loop that catches Stopped says what
-    happens."""
+    happens.
+
+    Inside `interruptible()` (an agent call: its first call traces for
+    a minute, no environment is mid-step) the handler raises Stopped at
+    once instead."""
 
     def __init__(self):
         self._received = None
         self._previous = {}
+        self._interruptible = False
+        self._raised = False
 
     def __enter__(self):
         for signum in SIGNALS:
@@ -43,6 +50,26 @@ class StopSignals:
         self._received = signum
         for each in SIGNALS:
             signal.signal(each, self._previous[each])
+        if self._interruptible:
+            self._interruptible = False
+            self._raised = True
+            raise Stopped(signum)
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """A stop signal raises Stopped as soon as it arrives here (once
+        the C++ call in progress, such as an XLA compile, returns)."""
+        self.check()
+        self._interruptible, self._raised = True, False
+        try:
+            yield
+        except Exception:
+            # TensorFlow wraps what a trace raises (StagingError).
+            if self._raised:
+                raise Stopped(self._received) from None
+            raise
+        finally:
+            self._interruptible = False
 
     def check(self):
         if self._received is not None:

@@ -77,18 +77,24 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
         for _ in range(run.train_steps):
             with timer.section('replay.sample'):
                 batch = next(batches)
-            state[0], mets = agent.train(batch, state[0])
+            with stop.interruptible():
+                state[0], mets = agent.train(batch, state[0])
             counts['train'] += 1
             if run.check_finite_every_step:
                 check_finite(mets, step)
             for key, value in mets.items():
                 metrics[key].append(value)
         if should_log(step):
-            _log_training(logger, agent, batch, metrics, timer, counts)
+            _log_training(logger, agent, batch, metrics, timer, counts, stop)
+
+    # Agent calls may be cut short by a stop: the first ones trace (a
+    # minute at debug size), and no environment is mid-step meanwhile.
+    def policy(obs, state, mode='train'):
+        with stop.interruptible():
+            return agent.policy(obs, state, mode=mode)
 
     state = [None]
-    policy = lambda obs, state: agent.policy(obs, state, mode='train')
-    eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
+    eval_policy = lambda obs, state: policy(obs, state, mode='eval')
     try:
         with stop:
             _prefill(driver, replay, config)
@@ -172,12 +178,14 @@ def mean_metrics(metrics):
     return means
 
 
-def _log_training(logger, agent, batch, metrics, timer, counts):
+def _log_training(logger, agent, batch, metrics, timer, counts, stop):
     check_finite(metrics, logger.step)
+    with stop.interruptible():  # Not the writes: no half line in the logs.
+        report = agent.report(batch)
     for name, value in mean_metrics(metrics).items():
         logger.scalar('train/' + name, value)
     metrics.clear()
-    logger.add(agent.report(batch), prefix='report')
+    logger.add(report, prefix='report')
     logger.add(timer.stats(), prefix='timer')
     now = time.time()
     logger.scalar(
