@@ -42,6 +42,38 @@ def wait_for(process, condition, what, timeout=400):
         time.sleep(0.5)
 
 
+def test_a_run_trains_evaluates_checkpoints_and_resumes(tmp_path):
+    """The fast tier's end-to-end run: train.py to step 150 (an evaluation
+    and a checkpoint every 100 steps, and at the end), then the same
+    command to step 250. The kill/SIGTERM chain below is the slow tier's."""
+    command = RUN + ['--logdir', str(tmp_path)]
+    first = subprocess.run(
+        command + ['--run.steps', '150'], capture_output=True, text=True,
+        timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert 'No checkpoint found' in first.stdout
+    saved = step_of(checkpoints(tmp_path)[-1])
+    assert saved >= 150
+    second = subprocess.run(
+        command + ['--run.steps', '250'], capture_output=True, text=True,
+        timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    loaded = re.search(r'Loaded checkpoint (\S+)', second.stdout)
+    assert loaded and step_of(pathlib.Path(loaded[1])) == saved
+    assert 'Prefilling' not in second.stdout
+    assert step_of(checkpoints(tmp_path)[-1]) >= 250
+    lines = metric_lines(tmp_path)
+    steps = [line['step'] for line in lines]
+    assert steps == sorted(steps)
+    pairs = [(key, line['step']) for line in lines for key in line
+             if key != 'step']
+    assert len(pairs) == len(set(pairs))
+    for part in ([l for l in lines if l['step'] <= saved],
+                 [l for l in lines if l['step'] > saved]):
+        assert any('train/model_loss' in line for line in part)
+        assert any('eval_episode/mean_score' in line for line in part)
+
+
 @pytest.fixture(scope='module')
 def chain(tmp_path_factory):
     """One run through the faults a cluster deals it: killed with SIGKILL
@@ -84,6 +116,7 @@ def chain(tmp_path_factory):
         stopped_steps=stopped_steps, target=target, finished=finished)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_checkpoint_with_its_replay(chain):
     returncode, stdout, stderr = chain['stopped']
     assert returncode == 0, stderr[-3000:]
@@ -97,6 +130,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_its_replay(chain):
         assert f"Dropped {chain['dropped']} replay episodes" in stdout
 
 
+@pytest.mark.slow
 def test_sigterm_saves_at_the_last_step_and_the_rerun_resumes_there(chain):
     stopped_at = chain['stopped_at']
     assert stopped_at > chain['killed_at']
@@ -109,6 +143,7 @@ def test_sigterm_saves_at_the_last_step_and_the_rerun_resumes_there(chain):
     assert 'Prefilling' not in result.stdout
 
 
+@pytest.mark.slow
 def test_the_resumed_run_trains_evaluates_and_checkpoints_to_its_end(chain):
     logdir = chain['logdir']
     assert step_of(checkpoints(logdir)[-1]) >= chain['target']
@@ -122,6 +157,7 @@ def test_the_resumed_run_trains_evaluates_and_checkpoints_to_its_end(chain):
     assert any('eval_episode/mean_score' in line for line in later)
 
 
+@pytest.mark.slow
 def test_checkpoint_with_other_model_size_is_refused(chain):
     result = subprocess.run(
         RUN + ['--logdir', str(chain['logdir']), '--rssm.deter', '48'],

@@ -20,6 +20,17 @@ from conftest import ROOT
 from mrs_tf import configs, launch
 
 
+@pytest.fixture(autouse=True)
+def interruptible():
+    """Ctrl-C raises KeyboardInterrupt here and in the programs the tests
+    start, also where this session was started with SIGINT ignored (a
+    background job of a non-interactive shell): an ignored signal stays
+    ignored across exec, a Python handler does not."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class NoWrites:
     """A stream that fails the test on any use."""
 
