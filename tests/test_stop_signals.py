@@ -181,20 +181,24 @@ time.sleep(1000)
 '''
 
 
-def child_pids():
-    """This process's children, from /proc (Linux), but multiprocessing's
-    resource tracker (started with the first spawned process, kept)."""
-    from multiprocessing import resource_tracker
-    pids = []
+def processes():
+    """(pid, parent pid, process group) of every process, from /proc
+    (Linux)."""
     for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
         try:
             fields = stat.read_text().rsplit(')', 1)[1].split()
         except OSError:
             continue
-        if (int(fields[1]) == os.getpid() and int(stat.parent.name)
-                != resource_tracker._resource_tracker._pid):
-            pids.append(int(stat.parent.name))
-    return pids
+        yield int(stat.parent.name), int(fields[1]), int(fields[2])
+
+
+def child_pids():
+    """This process's children but multiprocessing's resource tracker
+    (started with the first spawned process, kept)."""
+    from multiprocessing import resource_tracker
+    tracker = resource_tracker._resource_tracker._pid
+    return [pid for pid, parent, _ in processes()
+            if parent == os.getpid() and pid != tracker]
 
 
 def test_make_envs_interrupted_while_starting_leaves_no_process(
@@ -238,15 +242,7 @@ def test_worker_exits_when_its_main_process_dies(tmp_path):
 
 def group_pids(pgid):
     """Pids of the processes in process group `pgid`."""
-    pids = []
-    for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
-        try:
-            fields = stat.read_text().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
+    return [pid for pid, _, group in processes() if group == pgid]
 
 
 @pytest.mark.parametrize('signum, code', [
