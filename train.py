@@ -4,10 +4,12 @@
 
 Environment processes are spawned from this file: it imports nothing of
 TensorFlow at import time (mrs_tf.launch loads it when it builds the
-agent).
+agent). main imports the rest of the program itself, so that the stop
+handling of `command` is in place first: a Ctrl-C or SIGTERM while it
+loads also ends in one line.
 """
 
-from mrs_tf import configs, launch
+from mrs_tf.command import command
 
 SUMMARY_KEYS = (
     'task', 'agent', 'run.script', 'seed', 'logdir', 'env.amount',
@@ -16,10 +18,11 @@ SUMMARY_KEYS = (
 
 
 def main(argv):
+    from mrs_tf import configs, launch
     config = configs.parse(argv)
     print('\n'.join(configs.summary(config, SUMMARY_KEYS)))
     launch.run(config)
 
 
 if __name__ == '__main__':
-    launch.command(main)
+    command(main)

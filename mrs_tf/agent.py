@@ -26,11 +26,13 @@ import tensorflow as tf
 
 import embodied
 
+from . import checkpoint_keys
 from . import cluster
 from . import nets
 from . import replicas
 from .hierarchy import Hierarchy
 from .module import compute_dtype, precision
+from .optimizer import Optimizer
 from .worker import action_shape
 from .world_model import WorldModel
 
@@ -197,27 +199,36 @@ class Agent(tf.Module):
         checkpoint: a built agent (trained, or build()) is restored
         completely, optimizer moments included; in one not built yet the
         variables that exist are restored and the others are filled when
-        they are created. Saved values this agent has no variable for are
-        left unused: the ones of variables not created yet, and the loss
-        scales of a float16 checkpoint loaded in float32. Refuses a
-        checkpoint written for other observations, network sizes or agent
-        state, and one whose files cannot be read completely."""
+        they are created. The one exception: a float16 agent loading a
+        checkpoint written in another precision keeps its fresh loss scales
+        (they settle within a few steps, see optimizer.py). Saved values
+        this agent has no variable for are left unused: the ones of
+        variables not created yet, and the loss scales of a float16
+        checkpoint loaded in another precision. Refuses a checkpoint
+        written for other observations, network sizes or agent state, and
+        one whose files cannot be read completely."""
         spec = json.loads((directory / 'spec.json').read_text())
         self._check_compatible(spec, directory)
         prefix = str(directory / 'variables')
         reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
+        saved = reader.get_variable_to_shape_map()
+        for name in saved:
             reader.get_tensor(name)  # Raises on truncated or corrupt data.
-        with self.scope():
-            status = self._checkpoint.read(prefix)
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError as error:
+        optional = {
+            v.ref() for module in self.submodules
+            if isinstance(module, Optimizer) for v in module.scale_state()}
+        missing = [
+            key for key, var in
+            checkpoint_keys.variables_by_key(self._checkpoint).items()
+            if key not in saved and var.ref() not in optional]
+        if missing:
             raise embodied.IncompatibleCheckpoint(
                 f'checkpoint {directory} does not hold all of this agent\'s '
-                f'state: {" ".join(str(error).split())[:500]}') from None
-        # Only silences the warning about the unused values named above.
-        status.expect_partial()
+                f'state: {len(missing)} variables missing, e.g. '
+                f'{", ".join(missing[:3])}')
+        with self.scope():
+            # Checked above: only the exceptions of the docstring are unused.
+            self._checkpoint.read(prefix).expect_partial()
 
     def _spec(self):
         flat = self.config.flat()

@@ -5,8 +5,6 @@ which imports this module, and must never load TensorFlow."""
 
 import os
 import pathlib
-import signal
-import sys
 
 import embodied
 from embodied.envs import MissingDependencyError, UnknownTaskError
@@ -158,41 +156,3 @@ def make_logger(config, logdir, step):
         embodied.TensorBoardOutput(logdir),
     ]
     return embodied.Logger(step, outputs, multiplier=config.env.repeat)
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt for SIGINT wherever no
-    StopSignals handles it (before the training loop, or a second one)."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
-def command(main, argv=None):
-    """Runs a program's main(argv) and exits with its return code (an int;
-    anything else counts as success); a user error (config, task,
-    checkpoint) ends it with one `error:` line and exit code 2, a diverged
-    run with one such line and exit code 1. Ctrl-C or SIGTERM that no run
-    loop handles ends it with one line and exit code 130 or 143 (128 +
-    the signal's number, as a shell reports a process the signal ended);
-    the environment processes are gone by then."""
-    argv = sys.argv[1:] if argv is None else argv
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        code = main(argv)
-    except USER_ERRORS as e:
-        print(f'error: {e}', file=sys.stderr)
-        code = 2
-    except embodied.run.NonFiniteError as e:
-        print(f'error: {e}', file=sys.stderr)
-        code = 1
-    except (KeyboardInterrupt, Terminated) as e:
-        signum = (signal.SIGINT if isinstance(e, KeyboardInterrupt)
-                  else signal.SIGTERM)
-        print(f'{signum.name}: stopped without saving; the same command '
-              'resumes from the last checkpoint.', file=sys.stderr)
-        code = 128 + signum
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    sys.exit(code if isinstance(code, int) else 0)

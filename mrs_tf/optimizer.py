@@ -63,6 +63,12 @@ class Optimizer(tf.Module):
                 for module in modules
                 for var in module.non_trainable_variables]
 
+    def scale_state(self):
+        """The loss scale and its counter: empty unless float16."""
+        if not self._scaling:
+            return []
+        return [self.loss_scale, self.finite_steps]
+
     def slots(self):
         """(variable, Adam's first moment, second moment) for every variable
         this optimizer has trained, in a fixed order."""

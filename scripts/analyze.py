@@ -53,6 +53,7 @@ import numpy as np
 
 import embodied
 from mrs_tf import configs, launch
+from mrs_tf.command import command
 
 IMAGE_KEY = 'image'
 
@@ -536,4 +537,4 @@ def _frame(ax, color):
 
 
 if __name__ == '__main__':
-    launch.command(main)
+    command(main)

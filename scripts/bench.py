@@ -55,6 +55,7 @@ import numpy as np
 
 import embodied
 from mrs_tf import configs, launch
+from mrs_tf.command import command
 
 SIZE_PRESETS = {
     'debug': ['debug'], 'cpu_small': ['cpu_small'], 'default': []}
@@ -596,4 +597,4 @@ def print_ratios(ratios):
 
 
 if __name__ == '__main__':
-    launch.command(main)
+    command(main)

@@ -34,6 +34,7 @@ import numpy as np
 
 import embodied
 from mrs_tf import cluster, configs, launch
+from mrs_tf.command import command
 
 
 def random_batch(obs_space, act_space, config, rng):
@@ -253,4 +254,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    launch.command(main)
+    command(main)

@@ -42,6 +42,7 @@ import numpy as np
 import analyze
 import embodied
 from mrs_tf import configs, launch
+from mrs_tf.command import command
 
 STARTS_PER_CHUNK = 16  # Fewer starts per replay chunk: less correlated.
 STAT_KEYS = (
@@ -220,4 +221,4 @@ def format_table(rows):
     return '\n'.join(lines)
 
 if __name__ == '__main__':
-    launch.command(main)
+    command(main)

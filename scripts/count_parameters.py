@@ -10,6 +10,7 @@ Module names follow upstream Director's, so counts can be compared.
 import json
 
 from mrs_tf import configs, launch
+from mrs_tf.command import command
 
 
 def count(argv):
@@ -27,4 +28,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    launch.command(main)
+    command(main)

@@ -5,7 +5,8 @@ import pytest
 
 import embodied
 from embodied.config import Config, ConfigError
-from mrs_tf import config_rules, configs, launch
+from mrs_tf import config_rules, configs
+from mrs_tf.command import command
 
 from conftest import ROOT
 
@@ -133,11 +134,11 @@ def test_project_presets_load():
     (['--env.amount', 'two'], "expects int, got 'two'"),
 ])
 def test_train_py_bad_input_exits_2_with_one_line(argv, message, capsys):
-    """train.py's main under launch.command, in this process: a traceback
+    """train.py's main under command, in this process: a traceback
     would be an exception here rather than the exit."""
     import train
     with pytest.raises(SystemExit) as exit_:
-        launch.command(train.main, argv)
+        command(train.main, argv)
     stderr = capsys.readouterr().err
     assert exit_.value.code == 2, stderr
     assert message in stderr
@@ -255,7 +256,7 @@ def test_a_logdir_that_is_a_file_is_one_line(tmp_path, capsys):
     path = tmp_path / 'run'
     path.write_text('')
     with pytest.raises(SystemExit) as exit_:
-        launch.command(train.main, ['--logdir', str(path)])
+        command(train.main, ['--logdir', str(path)])
     assert exit_.value.code == 2
     assert capsys.readouterr().err == (
         f'error: logdir {path} is a file, not a directory\n')

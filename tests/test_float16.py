@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import embodied
 from conftest import build_agent, restored
+from mrs_tf import checkpoint_keys
 from mrs_tf.optimizer import Optimizer
 
 # Mode: the data it trains on and the session's float32 agent of that data.
@@ -188,6 +189,29 @@ def test_float16_matches_float32_at_identical_weights(
                   for g in GROUPS))
     for group, median in medians.items():
         assert median <= TOLERANCE, (group, [e[group] for e in steps])
+
+
+def test_a_float32_checkpoint_loads_with_fresh_loss_scales(
+        half, request, tmp_path):
+    """A run started in float32 (a CPU's `auto`) resumes in float16 (a
+    GPU's): every saved value is read, the loss scales keep their values.
+    A checkpoint that lacks anything else is refused (test_restore.py)."""
+    agent16, mode, _, _ = half
+    full = request.getfixturevalue(MODES[mode][1])
+    full.save(tmp_path)
+    saved = checkpoint_keys.variables_by_key(tf.train.Checkpoint(agent=full))
+    with restored(agent16):
+        scale_state = [v for o in optimizers(agent16) for v in o.scale_state()]
+        scales = [v.numpy() for v in scale_state]
+        agent16.load(tmp_path)
+        loaded = checkpoint_keys.variables_by_key(
+            tf.train.Checkpoint(agent=agent16))
+        assert set(saved) < set(loaded)
+        for key, variable in saved.items():
+            np.testing.assert_array_equal(loaded[key].numpy(), variable.numpy())
+        extra = {loaded[k].ref() for k in set(loaded) - set(saved)}
+        assert extra == {v.ref() for v in scale_state}
+        np.testing.assert_array_equal([v.numpy() for v in scale_state], scales)
 
 
 @pytest.mark.parametrize('half', [

@@ -139,7 +139,7 @@ def test_a_loaded_agent_continues_exactly_with_a_pruned_resolution(
     assert_exact(diff, 'float32, graph, mrs_adaptive with 4 pruned', capsys)
     # A checkpoint without the lazily created variables (written before
     # any train step) does not restore a built agent: refused, not partial
-    # (the variables it did hold were read in before the refusal).
+    # (checked before anything is read).
     obs_space, act_space, _, _ = proprio_data
     unbuilt = build_agent(obs_space, act_space, fresh.config)
     (tmp_path / 'unbuilt').mkdir()

@@ -17,7 +17,8 @@ import pytest
 import embodied
 from embodied.run.stop_signals import StopSignals, Stopped
 from conftest import ROOT
-from mrs_tf import configs, launch
+from mrs_tf import configs
+from mrs_tf.command import command
 
 
 @pytest.fixture(autouse=True)
@@ -148,6 +149,57 @@ def test_sigterm_during_training_evaluation_stops_within_one_step(
     assert checkpoint.load().name == f'ckpt-{int(step):012d}'
 
 
+class SignallingState:
+    """Checkpointed state whose first save sends this process SIGTERM
+    halfway through writing its file."""
+
+    def __init__(self):
+        self.saves = 0
+
+    def save(self, directory):
+        self.saves += 1
+        with open(directory / 'state', 'w') as f:
+            f.write('first half ')
+            if self.saves == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            f.write('second half')
+
+    def load(self, directory):
+        assert (directory / 'state').read_text() == 'first half second half'
+
+
+def test_sigterm_while_a_checkpoint_is_written_completes_it_and_stops(
+        tmp_path, sigterm_guard, capsys):
+    config = configs.parse([
+        '--configs', 'debug', '--logdir', str(tmp_path),
+        '--run.steps', '1000', '--run.train_fill', '50',
+        '--run.eval_every', '0', '--run.save_every', '100',
+        '--run.log_every', '0'])
+    step = embodied.Counter()
+    checkpoint = embodied.Checkpoint(tmp_path / 'checkpoint')
+    checkpoint.register('counter', step)
+    state = SignallingState()
+    checkpoint.register('state', state)
+    train_env = CountingEnv(length=50)
+    driver = driver_of(train_env)
+    agent = embodied.RandomAgent(driver.act_space)
+    replay = embodied.Replay(tmp_path / 'replay', 1000, config.replay.chunk)
+    embodied.run.train(
+        agent, driver, driver_of(CountingEnv(length=50)), replay,
+        embodied.Logger(step, []), checkpoint, config)
+    assert not sigterm_guard
+    # The interrupted write finished; the loop stopped before its next
+    # environment step (at the policy call) and saved once more, at the
+    # same step: the same checkpoint again, complete.
+    assert state.saves == 2
+    assert checkpoint.saved()[-1].name == f'ckpt-{int(step):012d}'
+    assert f'SIGTERM: saving a checkpoint at step {int(step)}' in (
+        capsys.readouterr().out)
+    assert not list(checkpoint.directory.glob('*.tmp'))
+    for path in checkpoint.saved():
+        checkpoint.load(path)
+
+
 class StubCheckpoint:
     directory = 'stub'
 
@@ -256,7 +308,7 @@ def test_command_turns_a_stop_into_one_line_and_exit_code(
 
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as exit:
-        launch.command(main, [])
+        command(main, [])
     assert exit.value.code == code
     assert signal.getsignal(signal.SIGTERM) == previous
     err = capsys.readouterr().err
@@ -267,25 +319,25 @@ def test_command_turns_a_stop_into_one_line_and_exit_code(
 
 def run_until(command, marker, signum, env, delay=0.0, timeout=300):
     """Starts `command` in its own process group, sends the group `signum`
-    `delay` seconds after a stdout line containing `marker`, and returns
+    `delay` seconds after an output line containing `marker`, and returns
     the exit code, the seconds from the signal to the exit, and the
     output. Fails if any process of the group survives."""
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, start_new_session=True)
-    lines, seen = [], threading.Event()
+    lines, errors, seen = [], [], threading.Event()
 
-    def read():
-        for line in process.stdout:
-            lines.append(line)
+    def read(stream, into):
+        for line in stream:
+            into.append(line)
             if marker in line:
                 seen.set()
 
-    reader = threading.Thread(target=read, daemon=True)
+    reader = threading.Thread(
+        target=read, args=(process.stdout, lines), daemon=True)
     reader.start()
-    errors = []
     threading.Thread(
-        target=lambda: errors.extend(process.stderr), daemon=True).start()
+        target=read, args=(process.stderr, errors), daemon=True).start()
     try:
         assert seen.wait(timeout), f'no {marker!r}:\n' + ''.join(
             lines[-20:] + errors[-20:])
@@ -311,6 +363,22 @@ STOP_RUN = [
     'debug', '--env.render', 'False', '--env.amount', '4']
 
 
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_stop_while_the_program_imports(tmp_path, signum):
+    """Sent when the first module of numpy has loaded (Python's -X
+    importtime lines), long before the environments start."""
+    code, seconds, _, err = run_until(
+        [sys.executable, '-X', 'importtime'] + STOP_RUN[1:] + [
+            '--task', 'dmc_cartpole_swingup', '--logdir', str(tmp_path)],
+        ' numpy', signum, {**os.environ, 'PYTHONUNBUFFERED': '1'}, timeout=60)
+    lines = [l for l in err.splitlines() if not l.startswith('import time')]
+    assert code == 128 + signum, err[-2000:]
+    assert lines == [
+        f'{signum.name}: stopped without saving; the same command resumes '
+        'from the last checkpoint.'], lines
+    assert seconds < 10
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_stop_while_environments_start(tmp_path, signum):
@@ -330,27 +398,33 @@ def test_stop_while_environments_start(tmp_path, signum):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('moment, marker, delay, signum, fill', [
+@pytest.mark.parametrize('moment, marker, delay, signum, flags', [
     # A longer prefill than debug's 80 steps (under a second).
-    ('prefill', 'Prefilling', 0.5, signal.SIGINT, 3000),
+    ('prefill', 'Prefilling', 0.5, signal.SIGINT,
+     ['--run.train_fill', '3000']),
     # The first train call traces for about a minute at debug size.
-    ('tracing', 'Start training loop.', 5, signal.SIGTERM, 80),
+    ('tracing', 'Start training loop.', 5, signal.SIGTERM, []),
     # Past the traces: between train calls, at the first progress line.
-    ('training', '[step ', 1, signal.SIGINT, 80),
+    ('training', '[step ', 1, signal.SIGINT, []),
+    # 40 evaluation episodes of 50 steps, the first policy call tracing.
+    ('evaluation', 'Evaluating', 2, signal.SIGTERM,
+     ['--run.eval_eps', '40']),
 ])
 def test_stop_in_the_training_loop_saves_and_exits_0(
-        tmp_path, moment, marker, delay, signum, fill):
+        tmp_path, moment, marker, delay, signum, flags):
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     logdir = tmp_path / 'run'
     code, seconds, out, err = run_until(
         STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
-                    str(logdir), '--run.train_fill', str(fill)],
+                    str(logdir)] + flags,
         marker, signum, env, delay=delay)
     print(f'{signum.name} during {moment}: exit {code} after '
           f'{seconds:.1f} s')
     assert code == 0, out[-3000:] + err[-3000:]
     assert seconds < 10
     assert f'{signum.name}: saving a checkpoint' in out
+    if moment == 'evaluation':
+        assert 'eval_episode/mean_score' not in out.split(marker)[1]
     assert list((logdir / 'checkpoint').glob('ckpt-*[0-9]'))
     # The run resumes from that checkpoint (a trace cut short included).
     resumed = subprocess.run(

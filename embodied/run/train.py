@@ -195,6 +195,7 @@ def _log_training(logger, agent, batch, metrics, timer, counts, stop):
 
 
 def _evaluate(eval_driver, policy, logger, episodes, video_keys, max_keys):
+    print(f'Evaluating {episodes} episodes at step {int(logger.step)}.')
     eval_driver.reset()
     finished = eval_driver.collect_episodes(policy, episodes)
     for index, episode in enumerate(finished):
