@@ -27,7 +27,8 @@ RANGES = (  # (key regex, lowest, highest): inclusive
     (r'batch_size|tf\.devices', 1, UNBOUNDED),
     (r'env\.(amount|eval_amount|repeat|size)', 1, UNBOUNDED),
     (r'env\.camera', -1, UNBOUNDED),
-    (r'env\.(length|restarts)', 0, UNBOUNDED),
+    (r'env\.(length|restarts|atari\.noops)', 0, UNBOUNDED),
+    (r'env\.atari\.sticky', 0, 1),
     (r'replay\.size', 1, UNBOUNDED),
     (r'replay\.chunk', 2, UNBOUNDED),
     (r'run\.(steps|train_every|train_steps|keep_checkpoints)', 1, UNBOUNDED),
@@ -50,6 +51,7 @@ CHOICES = (  # (key regex, allowed values)
     (r'agent', AGENTS),
     (r'run\.script', SCRIPTS),
     (r'env\.parallel', ('process', 'none')),
+    (r'env\.atari\.actions', ('full', 'minimal')),
     (r'tf\.jit', ('auto', 'xla', 'graph')),
     (r'tf\.platform', ('auto', 'cpu', 'gpu')),
     (r'tf\.precision', ('auto', '16', '32')),
@@ -72,7 +74,7 @@ FREE = (
     r'|run\.video_keys|.*_keys|.*\.wd_pattern|tf\.deterministic'
     r'|run\.check_finite_every_step|env\.render|imag_unroll|rssm\.unroll'
     r'|replay\.keep_evicted|env\.kwargs|run\.log_keys_max|mrs\.manager'
-    r'|mrs\.adaptive')
+    r'|mrs\.adaptive|env\.atari\.gray')
 
 
 def check(config):
@@ -226,7 +228,7 @@ def _shape_problems(config):
 
 def _env_problems(config):
     """Keywords and key patterns of gym_ tasks (embodied.envs.GymEnv);
-    Pin Pad's single-cell moves."""
+    Pin Pad's single-cell moves; the options of atari_ tasks."""
     env = config.env
     problems = []
     try:
@@ -248,6 +250,16 @@ def _env_problems(config):
         problems.append(
             f'env.kwargs and env.obs_keys apply to gym_ tasks, not '
             f'{config.task}')
+    if not config.task.startswith('atari_'):
+        from . import configs  # It imports this module.
+        default = configs.defaults().env.atari
+        changed = [f'env.atari.{key}' for key, value in env.atari.items()
+                   if value != default[key]]
+        if changed:
+            verb = 'applies' if len(changed) == 1 else 'apply'
+            problems.append(
+                f"{', '.join(changed)} {verb} to atari_ tasks, not "
+                f'{config.task}')
     return problems
 
 

@@ -118,7 +118,9 @@ def make_envs(config, amount, seed):
         repeat=env.repeat, size=tuple(env.size), camera=env.camera,
         length=env.length, render=env.render,
         gym_kwargs=embodied.envs.parse_gym_kwargs(env.kwargs),
-        obs_keys=env.obs_keys)
+        obs_keys=env.obs_keys, atari=(
+            dict(env.atari.items()) if config.task.startswith('atari_')
+            else None))
 
 
 def env_spaces(config, seed=None):

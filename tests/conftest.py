@@ -139,6 +139,7 @@ DEBUG_RUNS = {
        for preset in ('flat', 'random_choice', 'mrs_adaptive')},
     'crafter': ['--configs', 'crafter', 'debug'],
     'minigrid': ['--configs', 'minigrid', 'debug'],
+    'atari': ['--configs', 'atari', 'debug', '--task', 'atari_pong'],
     'cartpole': ['--configs', 'dmc_proprio', 'debug', '--task',
                  'gym_CartPole-v1', '--env.render', 'False',
                  '--replay.chunk', '12'],

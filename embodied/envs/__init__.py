@@ -43,7 +43,14 @@ TASKS = {
         'a MiniGrid task rendered from above, e.g. minigrid_DoorKey-8x8-v0'),
     **{name: f"Director's Pin Pad with {pads} pads"
        for name, pads in PINPAD_TASKS.items()},
+    'atari_<game>': (
+        'an Atari 2600 game of ale-py, e.g. atari_pong or '
+        'atari_space_invaders (options: env.atari)'),
 }
+
+# Tasks whose frames need no OpenGL, so they render beside TensorFlow too
+# (env.parallel none).
+SOFTWARE_RENDERED = ('atari_',)
 
 
 # MiniGrid's symbolic 'image' and its 'mission' text are left out: the agent
@@ -87,14 +94,16 @@ def unknown_task_error(task, candidates):
 
 def make_env(
         task, repeat=1, size=(64, 64), camera=-1, length=0, render=True,
-        seed=None, gym_kwargs=None, obs_keys='.*'):
+        seed=None, gym_kwargs=None, obs_keys='.*', atari=None):
     """Builds one environment for a task name (see TASKS).
 
     repeat: action repeat. size: image (height, width). camera: -1 for the
     task's default view. length: episode length in agent steps, 0 for the
     library's. render: include the 'image' key. seed: int or None.
     gym_kwargs, obs_keys: keywords of gymnasium.make and a regex of the
-    observation keys to keep, for gym_ tasks.
+    observation keys to keep, for gym_ tasks. atari: keywords of
+    embodied.envs.atari.Atari (sticky, noops, gray, actions), for atari_
+    tasks.
     """
     kwargs = dict(
         repeat=repeat, size=tuple(size), camera=camera, length=length,
@@ -106,6 +115,11 @@ def make_env(
     if gym_kwargs or obs_keys != '.*':
         raise ValueError(
             f'env.kwargs and env.obs_keys apply to gym_ tasks, not {task}')
+    if task.startswith('atari_'):
+        from embodied.envs import atari as atari_env
+        return atari_env.Atari(task[len('atari_'):], **(atari or {}), **kwargs)
+    if atari:
+        raise ValueError(f'env.atari applies to atari_ tasks, not {task}')
     if task.startswith('minigrid_'):
         from embodied.envs import gymnasium_env
         return gymnasium_env.GymEnv(

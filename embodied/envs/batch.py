@@ -8,11 +8,12 @@ from ..parallel import InProcessEnv, ProcessEnv
 def make_envs(task, amount, parallel='process', seed=0, **kwargs):
     """`amount` environments of one task, each with its own seed, running in
     their own processes (`parallel='process'`) or in this one ('none')."""
-    from . import make_env
+    from . import SOFTWARE_RENDERED, make_env
     if parallel not in ('process', 'none'):
         raise ValueError(
             f"env.parallel must be 'process' or 'none', got {parallel!r}")
     if (parallel == 'none' and kwargs.get('render', True)
+            and not task.startswith(SOFTWARE_RENDERED)
             and 'tensorflow' in sys.modules):
         raise ValueError(
             'env.parallel none cannot render in a process that imported '
