@@ -2,7 +2,7 @@
 
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
-        [--loop-trains 10] [--out bench.json] [--jit auto|xla|graph] \
+        [--loop-trains 10] [--out FILE.json] [--jit auto|xla|graph] \
         [--same-process] [--profile-ops 3] [--interleave] [--rounds 3]
 
 For every (size, preset) it builds the agent as train.py does, trains it on
@@ -19,7 +19,8 @@ fraction of the learner's time spent waiting for a batch. --profile-ops N
 traces N more train calls with TensorFlow's profiler and reports the time
 per op type and per name scope of the step (self time, summed over
 threads), the op-level view of where a step goes. Progress goes to stderr,
-the tables to stdout and every number to the JSON file.
+the tables to stdout and, with --out, every number to that JSON file
+(rewritten after every benchmark; no file without --out).
 
 Every (size, preset) is measured in a fresh child process, one after the
 other, and this process prints them side by side: in one process a second
@@ -137,7 +138,10 @@ def run_child(args, size, presets):
 
 
 def write_report(args, setup, results):
-    """Rewritten after every benchmark so a late failure keeps the rest."""
+    """Rewritten after every benchmark so a late failure keeps the rest;
+    nothing without --out."""
+    if not args.out:
+        return
     report = {
         'argv': sys.argv[1:], 'env': args.env, 'task': args.task,
         'jit': args.jit, 'steps': args.steps, **setup,
@@ -179,7 +183,8 @@ def parse_args(argv):
         '--rounds', type=int, default=1,
         help='measure every (size, preset) this many times, alternating; '
              'the mrs/director ratio is taken within each round')
-    parser.add_argument('--out', default='bench.json')
+    parser.add_argument(
+        '--out', help='write every number to this JSON file (default: none)')
     args = parser.parse_args(argv)
     if args.steps < 10:
         parser.error('--steps must be at least 10')
