@@ -1,6 +1,6 @@
 """mrs_tf.analysis, the library of the programs in scripts/, on synthetic
-data and stand-in agents: fast. Each program runs once in a subprocess in
-test_scripts.py (slow tier)."""
+data, stand-in agents and the session's proprio agent: fast. The
+programs themselves run in subprocesses in test_scripts.py (slow tier)."""
 
 import json
 import os
