@@ -60,7 +60,7 @@ class Replay:
             self._ongoing.pop(worker, None)
         episode = self._ongoing[worker]
         for key, value in tran.items():
-            if key != 'reset' and not key.startswith('log_'):
+            if is_stored(key):
                 episode[key].append(value)
         if tran['is_last']:
             self._finish(self._ongoing.pop(worker))
@@ -165,13 +165,17 @@ class Replay:
             yield self.sample(batch_size)
 
 
+def is_stored(key):
+    """Whether the replay keeps a transition's key: all but the policy's
+    log_ outputs and the driver's reset flag."""
+    return key != 'reset' and not key.startswith('log_')
+
+
 def bytes_per_step(spaces):
-    """Memory one stored step takes: the replay keeps every key of the
-    observation and action spaces but the log_ ones."""
+    """Memory one stored step takes (the keys is_stored keeps)."""
     return sum(
         int(np.prod(space.shape)) * space.dtype.itemsize
-        for key, space in spaces.items()
-        if key != 'reset' and not key.startswith('log_'))
+        for key, space in spaces.items() if is_stored(key))
 
 
 def _episode_name(length, step=None):

@@ -8,8 +8,9 @@ import embodied
 
 from . import config_rules
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-PATH = ROOT / 'configs.yaml'
+# The top-level configs.yaml, which users edit; the package's
+# mrs_tf/configs.yaml links to it and builds copy it into the package.
+PATH = pathlib.Path(__file__).resolve().parent / 'configs.yaml'
 
 
 def defaults():
@@ -19,13 +20,14 @@ def defaults():
 def parse(argv):
     """The config of train.py's command line (`--configs a b --key value`),
     checked; without --logdir, one named after the task, presets and seed
-    under logdir/."""
+    under logdir/ of the current directory."""
     config = embodied.load_config(PATH, argv)
     config_rules.check(config)
     if not config.logdir:
         names, _ = embodied.flags.parse_argv(argv)
         tag = '-'.join([config.task] + names + [f'seed{config.seed}'])
-        config = config.update(logdir=str(ROOT / 'logdir' / tag))
+        logdir = pathlib.Path('logdir', tag).resolve()
+        config = config.update(logdir=str(logdir))
     return config
 
 

@@ -53,14 +53,23 @@ class Hierarchy(Module):
         }
 
     def policy(self, latent, carry, update=None, choice='learned'):
-        """The worker's action distribution and the new carry. A new goal is
-        chosen where carry['step'] is a multiple of K, or, in imagination,
-        where the static flag `update` says so. `choice` replaces the
-        choice head for evaluation (choice_policy.py)."""
+        """The worker's action distribution and the new carry, the manager
+        choosing the goals (see pursue). `choice` replaces the choice head
+        for evaluation (choice_policy.py)."""
+        return self.pursue(
+            latent, carry, lambda: self._propose(latent, choice), update)
+
+    def pursue(self, latent, carry, propose, update=None):
+        """The worker's action distribution and the new carry. The skill
+        and goal that `propose()` returns replace the carry's where
+        carry['step'] is a multiple of K, or, in imagination, where the
+        static flag `update` says so; the worker pursues the carry's goal.
+        Probes of the manager (analysis/controllability.py) propose their
+        own goals on the same decision steps."""
         if update is False:
             new = {k: carry[k] for k in ('skill', 'goal')}
         else:
-            new = self._propose(latent, choice)
+            new = propose()
             if update is None:
                 switch = carry['step'] % self.duration == 0
                 new = {

@@ -5,6 +5,16 @@ import numpy as np
 import tensorflow as tf
 
 
+def count_for_flags(argv):
+    """count() of the agent that train.py would build for these flags
+    (an MRS agent, whatever `agent` says)."""
+    from . import configs, launch
+    config = configs.parse(argv).update(agent='mrs')
+    agent = launch.make_agent(config, announce=False)
+    agent.build()
+    return count(agent)
+
+
 def count(agent):
     """{name: parameters}; `total` sums the optimised ones (the critics'
     slow target copies are listed but not summed). The agent's variables

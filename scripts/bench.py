@@ -2,7 +2,7 @@
 
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
-        [--loop-trains 10] [--out bench.json] [--jit auto|xla|graph] \
+        [--loop-trains 10] [--out FILE.json] [--jit auto|xla|graph] \
         [--same-process] [--profile-ops 3] [--interleave] [--rounds 3]
 
 For every (size, preset) it builds the agent as train.py does, trains it on
@@ -19,7 +19,8 @@ fraction of the learner's time spent waiting for a batch. --profile-ops N
 traces N more train calls with TensorFlow's profiler and reports the time
 per op type and per name scope of the step (self time, summed over
 threads), the op-level view of where a step goes. Progress goes to stderr,
-the tables to stdout and every number to the JSON file.
+the tables to stdout and, with --out, every number to that JSON file
+(rewritten after every benchmark; no file without --out).
 
 Every (size, preset) is measured in a fresh child process, one after the
 other, and this process prints them side by side: in one process a second
@@ -39,42 +40,27 @@ spawned from this file and must never load it.
 """
 
 import argparse
-import collections
 import gc
 import json
 import os
 import pathlib
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import numpy as np
-
-import embodied
 from mrs_tf import configs, launch
+from mrs_tf.analysis.op_profile import op_profile
+from mrs_tf.analysis.timing import (
+    compute_ratios, log, policy_observations, prefilled_replay, time_policy,
+    time_train, timed)
 from mrs_tf.command import command
 
 SIZE_PRESETS = {
     'debug': ['debug'], 'cpu_small': ['cpu_small'], 'default': []}
 AGENT_PRESETS = {'mrs': [], 'director': ['director']}
-POLICY_ENVS = 4
-POLICY_CALLS = 20
-# Ops that only run other ops (function calls, loops, conditionals): their
-# self time is waiting for their bodies, counted apart from compute.
-CONTROL_OPS = (
-    'While', 'StatelessWhile', 'If', 'StatelessIf', 'PartitionedCall',
-    'StatefulPartitionedCall', 'Case', 'StatelessCase')
 PROFILE_TOP = 15
-# The name scopes agent.py and hierarchy.py open around the parts of a step.
-STEP_SCOPES = (
-    'world_model', 'skills', 'imagine', 'rewards', 'exploration', 'worker',
-    'manager')
 MIN_COLLECT_LENGTH = 100
-START = time.perf_counter()
-OP_EVENT = re.compile(r'^[^\s:]+:[A-Za-z0-9_]+$')
 
 
 def main(argv=None):
@@ -138,7 +124,10 @@ def run_child(args, size, presets):
 
 
 def write_report(args, setup, results):
-    """Rewritten after every benchmark so a late failure keeps the rest."""
+    """Rewritten after every benchmark so a late failure keeps the rest;
+    nothing without --out."""
+    if not args.out:
+        return
     report = {
         'argv': sys.argv[1:], 'env': args.env, 'task': args.task,
         'jit': args.jit, 'steps': args.steps, **setup,
@@ -180,18 +169,14 @@ def parse_args(argv):
         '--rounds', type=int, default=1,
         help='measure every (size, preset) this many times, alternating; '
              'the mrs/director ratio is taken within each round')
-    parser.add_argument('--out', default='bench.json')
+    parser.add_argument(
+        '--out', help='write every number to this JSON file (default: none)')
     args = parser.parse_args(argv)
     if args.steps < 10:
         parser.error('--steps must be at least 10')
     if args.rounds < 1:
         parser.error('--rounds must be at least 1')
     return args
-
-
-def log(message):
-    elapsed = time.perf_counter() - START
-    print(f'[bench {elapsed:7.1f}s] {message}', file=sys.stderr, flush=True)
 
 
 def build_config(args, size, preset):
@@ -242,20 +227,6 @@ def sample_batch(config):
             env.close()
 
 
-def prefilled_replay(config, envs, directory):
-    """A replay in `directory` fed by a driver of `envs`, filled with
-    random-policy episodes until it can be sampled."""
-    replay = embodied.Replay(
-        directory, config.replay.size, config.replay.chunk, seed=config.seed,
-        log=log)
-    driver = embodied.Driver(envs, max_restarts=config.env.restarts, log=log)
-    driver.on_step(replay.add)
-    agent = embodied.RandomAgent(driver.act_space, seed=config.seed)
-    while not replay.stats['sampleable']:
-        driver(agent.policy, episodes=1)
-    return replay, driver
-
-
 def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
               profile_calls=0):
     """One result per config. With several configs their agents live side
@@ -291,58 +262,6 @@ def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
     return results
 
 
-def time_train(agents, batch, steps):
-    """Per agent: the first train call (tracing, XLA and variable creation
-    included), then `steps` calls on the same batch, taking turns between
-    the agents. Traces of the first call are counted apart from retraces
-    during the timed calls."""
-    compiles, traces = [], []
-    for index, agent in enumerate(agents):
-        log(f'compiling train of agent {index + 1} of {len(agents)}')
-        compiles.append(timed(agent.train, batch))
-        traces.append(agent.traces()['train'])
-        log(f'train compiled in {compiles[-1]:.1f}s')
-    log(f'timing {steps} train calls per agent')
-    durations = [[] for _ in agents]
-    for _ in range(steps):
-        for agent, times in zip(agents, durations):
-            times.append(timed(agent.train, batch))
-    return [{
-        'compile_s': compile_s, 'train_traces': traced,
-        'train_retraces': agent.traces()['train'] - traced,
-        'train_median_s': statistics.median(times),
-        'train_min_s': min(times), 'train_s': times}
-        for agent, compile_s, traced, times in zip(
-            agents, compiles, traces, durations)]
-
-
-def policy_observations(batch):
-    """First steps of the batch's sequences for POLICY_ENVS environments."""
-    rows = [i % len(batch['is_first']) for i in range(POLICY_ENVS)]
-    return {k: v[rows, 0] for k, v in batch.items() if k != 'action'}
-
-
-def time_policy(agent, batch):
-    """The first policy call on the first step of the batch for POLICY_ENVS
-    environments, then POLICY_CALLS calls that continue those episodes."""
-    obs = policy_observations(batch)
-    start = time.perf_counter()
-    _, state = agent.policy(obs)
-    compile_s = time.perf_counter() - start
-    traces = agent.traces()['policy_train']
-    obs['is_first'] = np.zeros_like(obs['is_first'])
-    durations = []
-    for _ in range(POLICY_CALLS):
-        start = time.perf_counter()
-        _, state = agent.policy(obs, state)
-        durations.append(time.perf_counter() - start)
-    return {
-        'policy_compile_s': compile_s, 'policy_traces': traces,
-        'policy_retraces': agent.traces()['policy_train'] - traces,
-        'policy_median_s': statistics.median(durations),
-        'policy_s': durations}
-
-
 def arithmetic(agent, batch, timings):
     """FLOPs of a train and a policy step (TensorFlow's profiler on the
     traced graphs), the GFLOP/s they reach at their median times, and the
@@ -357,81 +276,6 @@ def arithmetic(agent, batch, timings):
             f'{name}_gflops_per_s': rate,
             f'{name}_peak_frac': rate / peak})
     return result
-
-
-def op_profile(agent, batch, calls):
-    """Per op type and per name scope (op_scope), the self time per train
-    call (ms, summed over the threads that ran it), its share of all
-    compute ops' time, and its count per call; from a trace of `calls`
-    train calls by TensorFlow's profiler. 'wall_ms' is the calls' median
-    wall time."""
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-    with tempfile.TemporaryDirectory() as directory:
-        tf.profiler.experimental.start(directory)
-        durations = [timed(agent.train, batch) for _ in range(calls)]
-        tf.profiler.experimental.stop()
-        [path] = pathlib.Path(directory).rglob('*.xplane.pb')
-        space = xplane_pb2.XSpace.FromString(path.read_bytes())
-    ops = [op for plane in space.planes for line in plane.lines
-           for op in op_self_times(line, plane.event_metadata)]
-    compute = sum(t for _, kind, t in ops if kind not in CONTROL_OPS)
-    scopes = [(op_scope(name), t) for name, kind, t in ops
-              if kind not in CONTROL_OPS]
-    return {'wall_ms': 1000 * statistics.median(durations),
-            'compute_ms': compute / 1e9 / calls,
-            'ops': tabulate([(kind, t) for _, kind, t in ops], calls, compute),
-            'scopes': tabulate(scopes, calls, compute)}
-
-
-def tabulate(times, calls, compute):
-    """{key: ms per call, share of the compute time, count per call} from
-    (key, ps) pairs, slowest first; control ops get no share."""
-    total, count = collections.Counter(), collections.Counter()
-    for key, ps in times:
-        total[key] += ps
-        count[key] += 1
-    return {
-        key: {'ms': ps / 1e9 / calls,
-              'share': None if key in CONTROL_OPS else ps / compute,
-              'count': count[key] / calls}
-        for key, ps in total.most_common()}
-
-
-def op_scope(name):
-    """The agent's step scopes an op ran in, outermost first (those of its
-    forward op for a gradient), e.g. 'imagine/rewards/exploration'; for
-    ops outside them, the op's first name scope."""
-    parts = name.split('/')[:-1]
-    if parts and parts[0] == 'gradient_tape':
-        parts = parts[1:]
-    # TensorFlow numbers a scope opened again in one graph: 'worker_1'.
-    steps = [re.sub(r'_\d+$', '', part) for part in parts]
-    steps = [part for part in steps if part in STEP_SCOPES]
-    if steps:
-        return '/'.join(steps)
-    return parts[0] if parts else '(no scope)'
-
-
-def op_self_times(line, metadata):
-    """(op name, op type, self time in ps) of the TensorFlow op events of
-    one thread's trace line, named `name:Type`; an op's self time excludes
-    the ops nested in it on the same thread."""
-    events = sorted(
-        (e.offset_ps, e.duration_ps, metadata[e.metadata_id].name)
-        for e in line.events)
-    stack, result = [], []
-    for start, length, event in events:
-        if not OP_EVENT.match(event):
-            continue
-        while stack and stack[-1][0] <= start:
-            stack.pop()
-        if stack:
-            stack[-1][1][2] -= length
-        entry = [*event.rsplit(':', 1), length]
-        stack.append((start + length, entry))
-        result.append(entry)
-    return [tuple(entry) for entry in result]
 
 
 def matmul_peak(size=2048, repeats=10):
@@ -489,39 +333,6 @@ def train_period(agent, batches, every, times):
     agent.train(batch)
     times['wait'].append(fetched - start)
     times['train'].append(time.perf_counter() - fetched)
-
-
-def timed(fn, *args):
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
-
-def compute_ratios(results):
-    """mrs/director of the median train step, of the train step's FLOPs and
-    of the total parameters, for every size that has both presets. The time
-    ratio pairs the presets measured in the same round (the machine's speed
-    drifts between minutes by more than the difference measured) and is
-    the median over rounds; every round's ratio is kept."""
-    by_key = {(r['size'], r['preset'], r['round']): r for r in results}
-    ratios = {}
-    for size in dict.fromkeys(r['size'] for r in results):
-        pairs = [
-            (by_key[size, 'mrs', round_], by_key[size, 'director', round_])
-            for round_ in sorted({r['round'] for r in results})
-            if (size, 'mrs', round_) in by_key
-            and (size, 'director', round_) in by_key]
-        if not pairs:
-            continue
-        rounds = [m['train_median_s'] / d['train_median_s'] for m, d in pairs]
-        mrs, director = pairs[0]
-        ratios[size] = {
-            'train_median': statistics.median(rounds),
-            'train_median_rounds': rounds,
-            'parameters_total': (
-                mrs['parameters']['total'] / director['parameters']['total']),
-            'train_flops': mrs['train_gflop'] / director['train_gflop']}
-    return ratios
 
 
 def label(result, results):

@@ -28,9 +28,9 @@ import time
 
 import numpy as np
 
-import bench
 import embodied
 from mrs_tf import configs, launch
+from mrs_tf.analysis import timing
 from embodied.envs.check import gl_info, run_in_subprocess
 
 AGENT_PRESETS = {'director': ['director'], 'mrs': []}
@@ -142,7 +142,7 @@ def collect(config, directory):
     log(f'collecting random-policy episodes of {config.task}')
     envs = launch.make_envs(config, 2, seed=config.seed)
     try:
-        replay, _ = bench.prefilled_replay(config, envs, directory)
+        replay, _ = timing.prefilled_replay(config, envs, directory)
         return envs[0].obs_space, envs[0].act_space, replay
     finally:
         for env in envs:
@@ -171,7 +171,7 @@ def check_agent(preset, config, obs_space, act_space, replay, steps,
     result = {
         'compile_s': durations[0],
         'train_median_s': statistics.median(durations[1:]),
-        **bench.time_policy(agent, replay.sample(bench.POLICY_ENVS)),
+        **timing.time_policy(agent, replay.sample(timing.POLICY_ENVS)),
         'peak_memory_gb': (tf.config.experimental.get_memory_info(
             'GPU:0')['peak'] / 2 ** 30 if gpu else None),
         **loss_scale_report(history)}

@@ -30,29 +30,28 @@ gone (other machines, other sessions) plot beside new ones.
 """
 
 import argparse
-import json
-import os
 import pathlib
 import re
 import sys
 
 import numpy as np
 
-import embodied
-from mrs_tf import configs
+from mrs_tf.analysis.curves import (
+    bin_edges, bin_mean, choice_shares, group_runs, has_choices,
+    pruning_steps, series)
+from mrs_tf.analysis.runs import (
+    RUNS_FILE, load_runs, slug, write_final_scores, write_runs)
+from mrs_tf.analysis.statistics import mean_std_over_runs
 
-CHOICE_KEY = re.compile(r'^episode/mean_log_choice_(\d+)$')
-CURVE_KEY = re.compile(
-    r'^(episode/(score|length|mean_log_choice_\d+)|eval_episode/mean_score'
-    r'|eval_only_.*|train/adaptive_active_.*)$')
-ACTIVE_KEY = 'train/adaptive_active_{}'
-RUNS_FILE = 'runs.json'
 FORMATS = ('png', 'pdf')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    runs = load_runs(args.logdirs, args.label, args.root)
+    try:
+        runs = load_runs(args.logdirs, args.label, args.root)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
     args.out.mkdir(parents=True, exist_ok=True)
     written = plot_curves(runs, args.metric, args.bins, args.out)
     written += plot_streams(runs, args.bins, args.streams, args.out)
@@ -92,194 +91,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def load_runs(paths, label_regex=None, root=None):
-    """Runs from logdirs and from runs.json files; a run named twice is an
-    error."""
-    logdirs = [p for p in paths if not is_runs_file(p)]
-    names = run_names(logdirs, root) if logdirs else {}
-    runs = [load_run(d, names[d], label_regex) for d in logdirs]
-    for path in paths:
-        if is_runs_file(path):
-            runs += read_runs(path)
-    seen = set()
-    for run in runs:
-        if run['name'] in seen:
-            sys.exit(f"error: run {run['name']} is given twice (as a logdir "
-                     f'or in a {RUNS_FILE})')
-        seen.add(run['name'])
-    return runs
-
-
-def is_runs_file(path):
-    return pathlib.Path(path).suffix == '.json'
-
-
-def load_run(logdir, name, label_regex=None):
-    logdir = pathlib.Path(logdir)
-    config = embodied.Config.load(logdir / 'config.yaml')
-    metrics = read_metrics(logdir / 'metrics.jsonl')
-    # The random policy chooses among no resolutions.
-    skills = () if config.agent == 'random' else config.mrs.skills
-    return make_run(
-        name, config.task, run_label(logdir, config, label_regex), skills,
-        metrics)
-
-
-def make_run(name, task, label, skills, metrics):
-    metrics = drop_relogged(metrics)
-    return {
-        'name': name, 'task': task, 'label': label, 'skills': tuple(skills),
-        'metrics': metrics,
-        'keys': {key for record in metrics for key in record},
-    }
-
-
-def read_runs(path):
-    """The runs of a runs.json that write_runs wrote."""
-    data = json.loads(pathlib.Path(path).read_text())
-    return [
-        make_run(r['name'], r['task'], r['label'], r['skills'], r['metrics'])
-        for r in data['runs']]
-
-
-def write_runs(runs, metric, out):
-    """runs.json: every run's records of the metrics the plots use."""
-    wanted = lambda key: key == metric or CURVE_KEY.match(key)
-    data = []
-    for run in runs:
-        records = []
-        for record in run['metrics']:
-            kept = {k: v for k, v in record.items() if wanted(k)}
-            if kept:
-                records.append({'step': record['step'], **kept})
-        data.append({
-            'name': run['name'], 'task': run['task'], 'label': run['label'],
-            'skills': list(run['skills']), 'metrics': records})
-    path = out / RUNS_FILE
-    path.write_text(json.dumps({'runs': data}) + '\n')
-    return [path]
-
-
-def drop_relogged(records):
-    """The records without those a restart logged again: where the step
-    falls back, the records before it at or past that step are dropped
-    (the later ones belong to the run that went on). train.py does the
-    same on resume from a checkpoint, but a run killed before its first
-    checkpoint restarts from step 0 and keeps the killed run's lines."""
-    kept = []
-    for record in records:
-        if kept and record['step'] < kept[-1]['step']:
-            kept = [r for r in kept if r['step'] < record['step']]
-        kept.append(record)
-    return kept
-
-
-def read_metrics(path):
-    """The records of a metrics.jsonl; a line cut off by a killed run is
-    skipped."""
-    records = []
-    if not path.exists():
-        return records
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
-def run_label(logdir, config, label_regex=None):
-    if label_regex:
-        match = label_regex.search(str(logdir))
-        if match:
-            return match.group(1) if match.groups() else match.group(0)
-    return derive_preset(config)
-
-
-def upstream_train_every():
-    """The update interval of upstream Director, as its preset sets it."""
-    return embodied.load_config(
-        configs.PATH, ['--configs', 'director_upstream']).run.train_every
-
-
-def derive_preset(config):
-    """The configs.yaml agent preset a resolved config corresponds to."""
-    skills = tuple(config.mrs.skills)
-    if not config.mrs.manager:
-        preset = 'flat'
-    elif config.mrs.choice == 'random':
-        preset = 'random_choice'
-    elif config.mrs.adaptive:
-        preset = 'mrs_adaptive'
-    elif config.manager_rews.extr == 0:
-        preset = 'explore_only'
-    elif skills == ('inf',):
-        upstream = config.run.train_every == upstream_train_every()
-        preset = 'director_upstream' if upstream else 'director'
-    elif len(skills) == 1:
-        preset = f'single_{skills[0]}'
-    elif 'inf' not in skills:
-        preset = 'no_inf'
-    elif config.mrs.expl_reward == 'vanilla':
-        preset = 'vanilla_expl'
-    else:
-        preset = 'mrs'
-    if config.from_checkpoint:
-        preset += '_finetuned'
-    return preset
-
-
-def series(records, key):
-    """(steps, values) of one scalar over a run."""
-    pairs = [(r['step'], r[key]) for r in records if key in r]
-    if not pairs:
-        return np.zeros(0), np.zeros(0)
-    steps, values = zip(*pairs)
-    return np.asarray(steps, np.float64), np.asarray(values, np.float64)
-
-
-def bin_edges(runs, keys, bins):
-    """Shared edges from step 0 to the last step at which any run logged
-    one of `keys`."""
-    last = max(
-        (series(run['metrics'], key)[0].max(initial=0)
-         for run in runs for key in keys), default=0)
-    return np.linspace(0, max(last, 1), bins + 1)
-
-
-def bin_mean(steps, values, edges):
-    """Mean of `values` in each step bin; NaN where a bin is empty."""
-    count = len(edges) - 1
-    index = np.clip(np.digitize(steps, edges[1:-1]), 0, count - 1)
-    sums = np.bincount(index, values, minlength=count)
-    counts = np.bincount(index, minlength=count)
-    means = np.full(count, np.nan)
-    means[counts > 0] = sums[counts > 0] / counts[counts > 0]
-    return means
-
-
-def mean_std_over_runs(binned):
-    """Mean and sample standard deviation (ddof=1) over runs [R, ...],
-    ignoring runs without data in a bin; NaN where no run has data (mean)
-    or fewer than two (std)."""
-    binned = np.asarray(binned)
-    present = ~np.isnan(binned)
-    counts = present.sum(0)
-    filled = np.where(present, binned, 0.0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        mean = filled.sum(0) / counts
-        squares = np.where(present, (binned - mean) ** 2, 0.0).sum(0)
-        var = np.where(counts > 1, squares / (counts - 1), np.nan)
-    return mean, np.sqrt(var)
-
-
-def group_runs(runs, key):
-    groups = {}
-    for run in runs:
-        groups.setdefault(key(run), []).append(run)
-    return groups
-
-
 def plot_curves(runs, metric, bins, out):
     plt = _pyplot()
     written = []
@@ -313,63 +124,10 @@ def plot_curves(runs, metric, bins, out):
         ax.set_xlabel('environment step')
         ax.set_ylabel(metric)
         ax.legend(fontsize='small')
-        stem = f'{task}_{_slug(metric)}'
+        stem = f'{task}_{slug(metric)}'
         written += _save(fig, out, stem)
         plt.close(fig)
     return written
-
-
-def final_score(run, metric, fraction):
-    """Mean of the metric over the last `fraction` of the run's steps."""
-    steps, values = series(run['metrics'], metric)
-    return float(values[steps >= steps.max() * (1 - fraction)].mean())
-
-
-def run_names(logdirs, root=None):
-    """Names runs by their paths below `root`, by default the deepest folder
-    holding all of them (one run: its folder name), so that the written
-    scores carry no machine paths and read the same however the logdirs
-    were given."""
-    resolved = {d: pathlib.Path(d).resolve() for d in logdirs}
-    base = pathlib.Path(root).resolve() if root else os.path.commonpath(
-        [path.parent for path in resolved.values()])
-    return {d: str(path.relative_to(base)) for d, path in resolved.items()}
-
-
-def write_final_scores(runs, metric, fraction, out):
-    """Prints and writes per task and preset the mean and sample standard
-    deviation (ddof=1; null for one seed) over seeds of the runs' final
-    scores (paper tables)."""
-    rows = []
-    groups = group_runs(runs, lambda r: (r['task'], r['label']))
-    for (task, label), group in sorted(groups.items()):
-        scores = {
-            r['name']: final_score(r, metric, fraction)
-            for r in group if metric in r['keys']}
-        if not scores:
-            continue
-        values = list(scores.values())
-        std = sample_std(values)
-        rows.append({
-            'task': task, 'preset': label, 'seeds': len(values),
-            'mean': float(np.mean(values)), 'std': std, 'std_ddof': 1,
-            'runs': scores})
-        spread = '' if std is None else f' ± {std:.2f} (sample std, ddof=1)'
-        print(f'{task:<28} {label:<20} {len(values)} seeds '
-              f'{np.mean(values):10.2f}{spread}')
-    if not rows:
-        return []
-    path = out / f'final_{_slug(metric)}.json'
-    path.write_text(json.dumps(
-        {'metric': metric, 'last_fraction': fraction, 'rows': rows},
-        indent=2) + '\n')
-    return [path]
-
-
-def sample_std(values):
-    """Sample standard deviation (ddof=1) of `values`; None for fewer
-    than two."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 def plot_streams(runs, bins, mode, out):
@@ -413,51 +171,9 @@ def plot_streams(runs, bins, mode, out):
         ax.legend(title='resolution', fontsize='small', loc='upper left',
                   bbox_to_anchor=(1, 1))
         fig.tight_layout()
-        written += _save(fig, out, f'choices_{task}_{_slug(name)}')
+        written += _save(fig, out, f'choices_{task}_{slug(name)}')
         plt.close(fig)
     return written
-
-
-def pruning_steps(runs, skills):
-    """(resolution, step) where an adaptive run (mrs.adaptive) first logged
-    a resolution as pruned, for each run and resolution."""
-    marks = []
-    for run in runs:
-        for skill in skills:
-            steps, active = series(run['metrics'], ACTIVE_KEY.format(skill))
-            pruned = np.flatnonzero(active < 1)
-            if pruned.size:
-                marks.append((skill, steps[pruned[0]]))
-    return marks
-
-
-def has_choices(run, skills):
-    """Whether the run chose among `skills` and logged the share of
-    each."""
-    return (run['skills'] == skills and
-            len(choice_keys(run)) == len(skills))
-
-
-def choice_keys(run):
-    """episode/mean_log_choice_<i> keys of a run, in resolution order."""
-    keys = [k for k in run['keys'] if CHOICE_KEY.match(k)]
-    return sorted(keys, key=lambda k: int(CHOICE_KEY.match(k).group(1)))
-
-
-def choice_shares(runs, bins):
-    """Step ranges of the bins with data [T, 2] and the mean share of each
-    resolution in them [T, N] over the runs, normalised to sum to one per
-    bin."""
-    keys = choice_keys(runs[0])
-    edges = bin_edges(runs, keys, bins)
-    per_run = np.stack([
-        np.stack([bin_mean(*series(r['metrics'], k), edges) for k in keys], 1)
-        for r in runs])
-    shares, _ = mean_std_over_runs(per_run)
-    valid = ~np.isnan(shares).any(1)
-    shares = shares[valid] / shares[valid].sum(1, keepdims=True)
-    ranges = np.stack([edges[:-1], edges[1:]], 1)[valid]
-    return ranges, shares
 
 
 def _pyplot():
@@ -465,10 +181,6 @@ def _pyplot():
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     return plt
-
-
-def _slug(text):
-    return re.sub(r'[^A-Za-z0-9_-]+', '_', text).strip('_')
 
 
 def _save(fig, out, stem):

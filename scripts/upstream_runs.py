@@ -16,14 +16,18 @@ import argparse
 import pathlib
 import sys
 
-import plot
+from mrs_tf.analysis import runs as run_records
 
 
 def main(argv=None):
     args = parse_args(argv)
-    runs = [upstream_run(d, args.task, args.label) for d in args.logdirs]
+    try:
+        runs = [run_records.upstream_run(d, args.task, args.label)
+                for d in args.logdirs]
+    except ValueError as e:
+        sys.exit(f'error: {e}')
     args.out.mkdir(parents=True, exist_ok=True)
-    path, = plot.write_runs(runs, 'episode/score', args.out)
+    path, = run_records.write_runs(runs, 'episode/score', args.out)
     for run in runs:
         episodes = sum('episode/score' in r for r in run['metrics'])
         print(f"{run['name']}: {episodes} episodes")
@@ -40,16 +44,6 @@ def parse_args(argv):
     parser.add_argument('--task', help="default: each logdir's parent folder")
     parser.add_argument('--label', default='upstream_director')
     return parser.parse_args(argv)
-
-
-def upstream_run(logdir, task=None, label='upstream_director'):
-    metrics = plot.read_metrics(logdir / 'metrics.jsonl')
-    if not any('episode/score' in record for record in metrics):
-        sys.exit(f'error: {logdir} has no episode/score in metrics.jsonl; '
-                 'is it an upstream Director logdir?')
-    task = task or logdir.resolve().parent.name
-    return plot.make_run(
-        f'{task}/{label}/{logdir.name}', task, label, (), metrics)
 
 
 if __name__ == '__main__':

@@ -189,10 +189,10 @@ def test_eval_only_checks_the_choice_after_loading_and_before_playing(
 
 
 def test_stream_graph_marks_the_step_a_resolution_was_pruned():
-    import plot
+    from mrs_tf.analysis import curves, runs
     metrics = [
         {'step': step, 'train/adaptive_active_4': float(step < 300),
          'train/adaptive_active_2': 1.0}
         for step in (100, 200, 300, 400)]
-    run = plot.make_run('run', 'task', 'mrs_adaptive', SKILLS, metrics)
-    assert plot.pruning_steps([run], SKILLS) == [(4, 300)]
+    run = runs.make_run('run', 'task', 'mrs_adaptive', SKILLS, metrics)
+    assert curves.pruning_steps([run], SKILLS) == [(4, 300)]

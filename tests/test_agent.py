@@ -98,15 +98,15 @@ PARAMETER_PRESETS = [
 
 @pytest.fixture(scope='module')
 def parameter_counts():
-    """scripts/count_parameters.py's counts of four default-size agents,
-    built in one process of their own (they are large, and the script
-    builds them as train.py would)."""
+    """parameter_counts.count_for_flags (scripts/count_parameters.py) of
+    four default-size agents, built in one process of their own (they are
+    large, and it builds them as train.py would)."""
     code = (
-        'import json, count_parameters; print(json.dumps({" ".join(p): '
-        f'count_parameters.count(["--configs", *p]) for p in '
-        f'{PARAMETER_PRESETS!r}}}))')
+        'import json; from mrs_tf import parameter_counts; '
+        'print(json.dumps({" ".join(p): parameter_counts.count_for_flags('
+        f'["--configs", *p]) for p in {PARAMETER_PRESETS!r}}}))')
     result = subprocess.run(
-        [sys.executable, '-c', code], cwd=ROOT / 'scripts',
+        [sys.executable, '-c', code], cwd=ROOT,
         capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

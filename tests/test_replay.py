@@ -103,15 +103,24 @@ def test_evicted_episodes_leave_the_disk_unless_kept(tmp_path, keep):
     assert len(list(tmp_path.glob('*.npz'))) == (5 if keep else 2)
 
 
-def test_bytes_per_step_counts_what_the_replay_stores():
+def test_bytes_per_step_counts_what_the_replay_stores(tmp_path):
     spaces = {
         'image': embodied.Space(np.uint8, (64, 64, 3)),
         'reward': embodied.Space(np.float32),
         'is_first': embodied.Space(bool),
+        'is_last': embodied.Space(bool),
         'log_choice': embodied.Space(np.float32, (4,)),
         'action': embodied.Space(np.float32, (6,)),
         'reset': embodied.Space(bool)}
-    assert bytes_per_step(spaces) == 64 * 64 * 3 + 4 + 1 + 6 * 4
+    assert bytes_per_step(spaces) == 64 * 64 * 3 + 4 + 1 + 1 + 6 * 4
+    # The estimate is what Replay.add keeps of such transitions.
+    replay = Replay(tmp_path, capacity=100, chunk=2)
+    for t in range(3):
+        replay.add({**{k: s.sample() for k, s in spaces.items()},
+                    'is_first': t == 0, 'is_last': t == 2})
+    batch = replay.sample(1)
+    assert sum(v[0, 0].nbytes for v in batch.values()) == bytes_per_step(
+        spaces)
 
 
 def test_a_replay_larger_than_the_memory_is_refused_with_the_size_that_fits(
