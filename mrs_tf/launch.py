@@ -152,8 +152,7 @@ def make_agent(config, obs_space=None, act_space=None, step=None,
 
 def make_logger(config, logdir, step):
     outputs = [
-        embodied.TerminalOutput(
-            config.run.log_filter, config.run.steps * config.env.repeat),
+        embodied.TerminalOutput(config.run.log_filter),
         embodied.JSONLOutput(logdir),
         embodied.TensorBoardOutput(logdir),
     ]
