@@ -60,7 +60,7 @@ class Replay:
             self._ongoing.pop(worker, None)
         episode = self._ongoing[worker]
         for key, value in tran.items():
-            if key != 'reset' and not key.startswith('log_'):
+            if is_stored(key):
                 episode[key].append(value)
         if tran['is_last']:
             self._finish(self._ongoing.pop(worker))
@@ -165,13 +165,33 @@ class Replay:
             yield self.sample(batch_size)
 
 
+def is_stored(key):
+    """The replay keeps every key of the observations and actions but the
+    reset flag and the log_ ones."""
+    return key != 'reset' and not key.startswith('log_')
+
+
 def bytes_per_step(spaces):
-    """Memory one stored step takes: the replay keeps every key of the
-    observation and action spaces but the log_ ones."""
+    """Memory one stored step takes."""
     return sum(
         int(np.prod(space.shape)) * space.dtype.itemsize
-        for key, space in spaces.items()
-        if key != 'reset' and not key.startswith('log_'))
+        for key, space in spaces.items() if is_stored(key))
+
+
+def stored_keys(directory, until=None):
+    """The keys of the newest episode file in `directory` (finished at or
+    before step `until`), read from the file's index alone; None without
+    one."""
+    files = sorted(pathlib.Path(directory).glob('*.npz'), reverse=True)
+    for path in files:
+        if until is not None and _finished_at(path.name, -1) > until:
+            continue
+        try:
+            with np.load(path) as data:
+                return set(data.files)
+        except _BROKEN_FILE_ERRORS:
+            continue
+    return None
 
 
 def _episode_name(length, step=None):
