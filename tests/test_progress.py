@@ -136,17 +136,23 @@ class ClockedAgent(embodied.RandomAgent):
 
 
 class StampedOutput(io.StringIO):
-    """Stdout that notes the fake time of every progress line."""
+    """Stdout that notes the fake time of every progress line, and how
+    many there were at each flush."""
 
     def __init__(self, clock):
         super().__init__()
         self.clock = clock
         self.stamped = []
+        self.flushes = []
 
     def write(self, text):
         if text.startswith('['):
             self.stamped.append((self.clock.now, text))
         return super().write(text)
+
+    def flush(self):
+        self.flushes.append(len(self.stamped))
+        super().flush()
 
 
 def driver_of(env):
@@ -180,6 +186,8 @@ def test_training_reports_prefill_training_and_evaluation_on_the_clock(
     # the step or train call (20 s) in progress.
     assert all(60 <= b - a <= 60 + 20 for a, b in zip(times, times[1:-1]))
     assert times[-1] - times[-2] <= 60 + 20
+    # Each line is flushed before the next: a job's log file shows it now.
+    assert set(range(1, len(lines) + 1)) <= set(out.flushes)
     phases = [re.match(r'\[(\w+)', line)[1] for line in lines]
     assert phases[:2] == ['prefill', 'prefill'] and 'train' in phases
     assert 'eval' in phases and phases[-1] == 'train'

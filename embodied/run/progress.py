@@ -32,14 +32,14 @@ class Progress:
     prints nothing."""
 
     def __init__(self, every=60, step=None, steps=0, repeat=1,
-                 eval_episodes=0, clock=time.monotonic, write=print):
+                 eval_episodes=0, clock=time.monotonic, write=None):
         self._every = every
         self._step = step
         self._steps = steps
         self._repeat = repeat
         self._eval_episodes = eval_episodes
         self._clock = clock
-        self._write = write
+        self._write = write or _print_now
         self._last = self._last_event = clock()
         self._trained_from = None  # (time, step) when training began.
         self._main = None
@@ -153,6 +153,12 @@ class Progress:
             seconds = left * (now - phase['start']) / done
             return f"{_duration(seconds)} ({phase['name']})"
         return '-'
+
+
+def _print_now(line):
+    """Flushed: a log file or pipe (a cluster job's output) sees the line
+    now, not when the buffer fills."""
+    print(line, flush=True)
 
 
 def _rate(value):
