@@ -265,9 +265,11 @@ def test_command_turns_a_stop_into_one_line_and_exit_code(
         'from the last checkpoint.']
 
 
-def run_until(command, marker, signum, env, delay=0.0, timeout=300):
+def run_until(command, marker, signum, env, delay=0.0, timeout=300,
+              times=1):
     """Starts `command` in its own process group, sends the group `signum`
-    `delay` seconds after a stdout line containing `marker`, and returns
+    `delay` seconds after the `times`-th stdout line containing `marker`,
+    and returns
     the exit code, the seconds from the signal to the exit, and the
     output. Fails if any process of the group survives."""
     process = subprocess.Popen(
@@ -278,7 +280,7 @@ def run_until(command, marker, signum, env, delay=0.0, timeout=300):
     def read():
         for line in process.stdout:
             lines.append(line)
-            if marker in line:
+            if sum(marker in seen_line for seen_line in lines) >= times:
                 seen.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -330,22 +332,23 @@ def test_stop_while_environments_start(tmp_path, signum):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('moment, marker, delay, signum, fill', [
+@pytest.mark.parametrize('moment, marker, times, delay, signum, fill', [
     # A longer prefill than debug's 80 steps (under a second).
-    ('prefill', 'Prefilling', 0.5, signal.SIGINT, 3000),
+    ('prefill', 'Prefilling', 1, 0.5, signal.SIGINT, 3000),
     # The first train call traces for about a minute at debug size.
-    ('tracing', 'Start training loop.', 5, signal.SIGTERM, 80),
-    # Past the traces: between train calls, at the first progress line.
-    ('training', '[step ', 1, signal.SIGINT, 80),
+    ('tracing', 'Start training loop.', 1, 5, signal.SIGTERM, 80),
+    # Past the traces (the second train call traces again, with a state):
+    # between train calls, at the second train metrics.
+    ('training', 'train/model_loss', 2, 1, signal.SIGINT, 80),
 ])
 def test_stop_in_the_training_loop_saves_and_exits_0(
-        tmp_path, moment, marker, delay, signum, fill):
+        tmp_path, moment, marker, times, delay, signum, fill):
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     logdir = tmp_path / 'run'
     code, seconds, out, err = run_until(
         STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
                     str(logdir), '--run.train_fill', str(fill)],
-        marker, signum, env, delay=delay)
+        marker, signum, env, delay=delay, times=times)
     print(f'{signum.name} during {moment}: exit {code} after '
           f'{seconds:.1f} s')
     assert code == 0, out[-3000:] + err[-3000:]

@@ -1,7 +1,7 @@
 """A progress line on a clock, apart from the metrics: the phase the run
 is in, its step, the environment and training rates and the time left.
 
-    [prefill 1,200/10,000] step 1,200/1,000,000 (0.1%) | env 812.3 fps | train 0.00 steps/s | ETA 0:00:11 (prefill)
+    [prefill 1,200/10,000] step 1,200/1,000,000 (0.1%) | env 812 fps | train 0.00 steps/s | ETA 0:00:11 (prefill)
     [train] step 12,345/1,000,000 (1.2%) | env 45.3 fps | train 5.67 steps/s | ETA 3:12:45
     [eval 1/10 episodes] step 30,000/1,000,000 (3.0%) | env 60.1 fps | train 0.00 steps/s | ETA 3:10:02
 
