@@ -77,48 +77,20 @@ class Logger:
 
 
 class TerminalOutput:
-    """A progress line plus the scalars whose names match `pattern`."""
+    """The scalars whose names match `pattern` (the progress line is
+    embodied.run.Progress's, on a clock of its own)."""
 
-    def __init__(self, pattern='.*', total_steps=0, start_time=None):
+    def __init__(self, pattern='.*'):
         self._pattern = re.compile(pattern)
-        self._total = total_steps
-        self._start = start_time or time.time()
-        self._start_step = None
 
     def __call__(self, summaries):
-        step = max(s for s, _, _ in summaries)
         scalars = {n: float(v) for _, n, v in summaries if v.ndim == 0}
-        if self._start_step is None:
-            self._start_step = step
-        if 'fps/env' in scalars:
-            print(self._progress(step, scalars), flush=True)
         shown = {
             k: v for k, v in scalars.items()
             if self._pattern.search(k) and not k.startswith('fps/')}
         if shown:
             print(' / '.join(f'{k} {_short(v)}' for k, v in shown.items()),
                   flush=True)
-
-    def _progress(self, step, scalars):
-        parts = [f'step {step:,}']
-        if self._total:
-            parts[0] += f'/{self._total:,} ({100 * step / self._total:.1f}%)'
-        if 'fps/env' in scalars:
-            parts.append(f"env {scalars['fps/env']:.1f} fps")
-        if 'fps/train' in scalars:
-            parts.append(f"train {scalars['fps/train']:.2f} steps/s")
-        eta = self._eta(step)
-        if eta is not None:
-            parts.append(f'ETA {eta}')
-        return '[' + ' | '.join(parts) + ']'
-
-    def _eta(self, step):
-        done = step - self._start_step
-        if not self._total or done <= 0:
-            return None
-        seconds = (self._total - step) * (time.time() - self._start) / done
-        hours, rest = divmod(int(max(seconds, 0)), 3600)
-        return f'{hours}:{rest // 60:02d}:{rest % 60:02d}'
 
 
 class JSONLOutput:

@@ -178,6 +178,22 @@ def bytes_per_step(spaces):
         for key, space in spaces.items() if is_stored(key))
 
 
+def stored_keys(directory, until=None):
+    """The keys of the newest episode file in `directory` (finished at or
+    before step `until`), read from the file's index alone; None without
+    one."""
+    files = sorted(pathlib.Path(directory).glob('*.npz'), reverse=True)
+    for path in files:
+        if until is not None and _finished_at(path.name, -1) > until:
+            continue
+        try:
+            with np.load(path) as data:
+                return set(data.files)
+        except _BROKEN_FILE_ERRORS:
+            continue
+    return None
+
+
 def _episode_name(length, step=None):
     stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S%f')
     finished = '' if step is None else f'-step{step}'

@@ -250,6 +250,8 @@ class Agent(tf.Module):
                 spec['obs_space'].get(key), mine['obs_space'].get(key))
             if theirs != ours:
                 problems.append(f'observation {key}: {theirs} vs {ours}')
+        if 'image' in set(spec['obs_space']) - set(mine['obs_space']):
+            problems.append('made with frames: add --env.render True')
         if spec['act_shape'] != mine['act_shape']:
             problems.append(
                 f"action shape: {spec['act_shape']} vs {mine['act_shape']}")

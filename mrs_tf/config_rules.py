@@ -33,7 +33,7 @@ RANGES = (  # (key regex, lowest, highest): inclusive
     (r'replay\.chunk', 2, UNBOUNDED),
     (r'run\.(steps|train_every|train_steps|keep_checkpoints)', 1, UNBOUNDED),
     (r'run\.(train_fill|log_every|eval_every|eval_eps|save_every'
-     r'|video_every)', 0, UNBOUNDED),
+     r'|video_every|progress_every)', 0, UNBOUNDED),
     (r'goal_(encoder|decoder)\.layers', 1, UNBOUNDED),
     (r'.*\.(layers|mlp_layers)', 0, UNBOUNDED),
     (r'.*\.(units|mlp_units|cnn_depth|cnn_kernels|deter|stoch|classes)',

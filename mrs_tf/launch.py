@@ -33,8 +33,9 @@ def run(config):
             config, config.env.amount, seed=env_seed(config, evaluating))
         cleanup += envs
         if not evaluating:
-            check_replay_memory(
-                config, {**envs[0].obs_space, **envs[0].act_space})
+            spaces = {**envs[0].obs_space, **envs[0].act_space}
+            check_replay_memory(config, spaces)
+            check_resumed_replay(config, spaces)
         logdir = pathlib.Path(config.logdir)
         logdir.mkdir(parents=True, exist_ok=True)
         if config.run.script == 'train':
@@ -90,6 +91,37 @@ def check_replay_memory(config, spaces, available=None):
             f'{available / 1e9:.1f} GB available: at most '
             f'{int(available // per_step):,} steps fit, fewer leave room for '
             'the agent')
+
+
+def check_resumed_replay(config, spaces):
+    """A run resumed from a checkpoint goes on with the replay it stored:
+    its environments must give the same keys (the frames of env.render
+    above all, which a proprio agent does not read). Read from the newest
+    episode file's index, before anything is built or overwritten."""
+    logdir = pathlib.Path(config.logdir)
+    saved = embodied.Checkpoint(logdir / 'checkpoint').saved()
+    if not saved:
+        return  # A new run: the replay starts empty.
+    step = int(saved[-1].name.split('-')[-1])
+    stored = embodied.replay.stored_keys(logdir / 'replay', until=step)
+    given = {key for key in spaces if embodied.replay.is_stored(key)}
+    if stored is None or stored == given:
+        return
+    image = 'image'
+    if image in stored - given and not config.env.render:
+        problem = (f"{logdir} was trained with frames (its replay holds "
+                   f"'{image}' observations) and this run renders none: "
+                   'resume it with --env.render True')
+    elif image in given - stored and config.env.render:
+        problem = (f"{logdir} was trained without frames (its replay holds "
+                   f"no '{image}' observations): resume it with "
+                   '--env.render False')
+    else:
+        problem = (f"{logdir}'s replay holds {', '.join(sorted(stored))}; "
+                   f"this run's environments give {', '.join(sorted(given))}"
+                   f': resume it with the config in {logdir}/config.yaml')
+    raise embodied.IncompatibleCheckpoint(
+        problem + ', or start a new run in another --logdir')
 
 
 def available_memory():
@@ -152,8 +184,7 @@ def make_agent(config, obs_space=None, act_space=None, step=None,
 
 def make_logger(config, logdir, step):
     outputs = [
-        embodied.TerminalOutput(
-            config.run.log_filter, config.run.steps * config.env.repeat),
+        embodied.TerminalOutput(config.run.log_filter),
         embodied.JSONLOutput(logdir),
         embodied.TensorBoardOutput(logdir),
     ]

@@ -200,6 +200,46 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous(
         np.testing.assert_array_equal(value, expected)
 
 
+@pytest.mark.parametrize('data, flags, named', [
+    # dmc_proprio renders no frames unless asked to.
+    ('vision_data', [], '--env.render True'),
+    ('proprio_data', ['--env.render', 'True'], '--env.render False'),
+])
+def test_a_resume_without_the_frames_of_its_replay_stops_in_one_line(
+        data, flags, named, tmp_path, request):
+    """A checkpoint whose replay was stored with (or without) frames, as
+    dmc_vision's (dmc_proprio's) episodes are: resumed by dmc_proprio
+    without (with) them, train.py stops before it writes anything."""
+    replay = request.getfixturevalue(data)[2]
+    for path in replay.directory.glob('*.npz'):
+        (tmp_path / 'replay').mkdir(exist_ok=True)
+        (tmp_path / 'replay' / path.name).write_bytes(path.read_bytes())
+    step = embodied.Counter(200)
+    saver = embodied.Checkpoint(tmp_path / 'checkpoint')
+    saver.register('counter', step)
+    saver.save(step)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'train.py'), '--configs', 'dmc_proprio',
+         'debug', '--task', 'dmc_cartpole_swingup', '--logdir',
+         str(tmp_path), *flags], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+    assert not (tmp_path / 'config.yaml').exists()
+
+
+def test_an_agent_checkpoint_with_frames_names_the_render_flag(
+        vision_agent, proprio_agent, tmp_path):
+    saver = embodied.Checkpoint(tmp_path)
+    saver.register('agent', vision_agent)
+    saver.save(1)
+    loader = embodied.Checkpoint(tmp_path)
+    loader.register('agent', proprio_agent)
+    with pytest.raises(
+            embodied.IncompatibleCheckpoint, match='--env.render True'):
+        loader.load()
+
+
 class DivergingAgent(embodied.RandomAgent):
     """A random policy whose training loss turns NaN after a few updates."""
 

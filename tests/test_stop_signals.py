@@ -317,11 +317,13 @@ def test_command_turns_a_stop_into_one_line_and_exit_code(
         'from the last checkpoint.']
 
 
-def run_until(command, marker, signum, env, delay=0.0, timeout=300):
+def run_until(command, marker, signum, env, delay=0.0, timeout=300,
+              times=1):
     """Starts `command` in its own process group, sends the group `signum`
-    `delay` seconds after an output line containing `marker`, and returns
-    the exit code, the seconds from the signal to the exit, and the
-    output. Fails if any process of the group survives."""
+    `delay` seconds after the `times`-th output line containing
+    `marker`, and returns the exit code, the seconds from the signal to
+    the exit, and the output. Fails if any process of the group
+    survives."""
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, start_new_session=True)
@@ -330,7 +332,7 @@ def run_until(command, marker, signum, env, delay=0.0, timeout=300):
     def read(stream, into):
         for line in stream:
             into.append(line)
-            if marker in line:
+            if sum(marker in seen_line for seen_line in into) >= times:
                 seen.set()
 
     reader = threading.Thread(
@@ -398,26 +400,27 @@ def test_stop_while_environments_start(tmp_path, signum):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('moment, marker, delay, signum, flags', [
+@pytest.mark.parametrize('moment, marker, times, delay, signum, flags', [
     # A longer prefill than debug's 80 steps (under a second).
-    ('prefill', 'Prefilling', 0.5, signal.SIGINT,
+    ('prefill', 'Prefilling', 1, 0.5, signal.SIGINT,
      ['--run.train_fill', '3000']),
     # The first train call traces for about a minute at debug size.
-    ('tracing', 'Start training loop.', 5, signal.SIGTERM, []),
-    # Past the traces: between train calls, at the first progress line.
-    ('training', '[step ', 1, signal.SIGINT, []),
+    ('tracing', 'Start training loop.', 1, 5, signal.SIGTERM, []),
+    # Past the traces (the second train call traces again, with a state):
+    # between train calls, at the second train metrics.
+    ('training', 'train/model_loss', 2, 1, signal.SIGINT, []),
     # 40 evaluation episodes of 50 steps, the first policy call tracing.
-    ('evaluation', 'Evaluating', 2, signal.SIGTERM,
+    ('evaluation', 'Evaluating', 1, 2, signal.SIGTERM,
      ['--run.eval_eps', '40']),
 ])
 def test_stop_in_the_training_loop_saves_and_exits_0(
-        tmp_path, moment, marker, delay, signum, flags):
+        tmp_path, moment, marker, times, delay, signum, flags):
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     logdir = tmp_path / 'run'
     code, seconds, out, err = run_until(
         STOP_RUN + ['--task', 'dmc_cartpole_swingup', '--logdir',
                     str(logdir)] + flags,
-        marker, signum, env, delay=delay)
+        marker, signum, env, delay=delay, times=times)
     print(f'{signum.name} during {moment}: exit {code} after '
           f'{seconds:.1f} s')
     assert code == 0, out[-3000:] + err[-3000:]

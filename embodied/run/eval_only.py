@@ -6,16 +6,19 @@ side: <logdir>/eval_scores_learned.json, eval_scores_fixed_1.json, ..."""
 import json
 import pathlib
 import re
+import time
 
 import numpy as np
 
 from .episodes import episode_metrics
+from .progress import Progress
 from .stop_signals import StopSignals, Stopped
 
 CHOICE_KEY = re.compile(r'^mean_log_choice_(\d+)$')
 
 
-def eval_only(agent, driver, logger, checkpoint, config, path=None):
+def eval_only(agent, driver, logger, checkpoint, config, path=None,
+              clock=time.monotonic):
     loaded = checkpoint.load(path or None)
     if loaded is None:
         raise FileNotFoundError(
@@ -30,6 +33,10 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None):
             return agent.policy(obs, state, mode='eval')
 
     driver.on_step(lambda tran, worker: stop.check())
+    progress = Progress(
+        config.run.progress_every, repeat=config.env.repeat, clock=clock)
+    progress.report_from(driver)
+    progress.start('eval', config.run.eval_eps, 'episodes')
     try:
         with stop:
             episodes = driver.collect_episodes(policy, config.run.eval_eps)

@@ -12,6 +12,7 @@ from ..checkpoint import Checkpoint
 from ..random_agent import RandomAgent
 from ..timer import Timer
 from .episodes import episode_metrics
+from .progress import Progress
 from .stop_signals import StopSignals, Stopped
 
 
@@ -19,7 +20,8 @@ class NonFiniteError(RuntimeError):
     """A loss or gradient norm became NaN or infinite."""
 
 
-def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
+def train(agent, driver, eval_driver, replay, logger, checkpoint, config,
+          clock=time.monotonic):
     run = config.run
     step = logger.step
     timer = Timer()
@@ -49,6 +51,10 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     driver.on_restart(replay.drop)
     driver.on_restart(log_restart)
     driver.on_episode(log_episode)
+    progress = Progress(
+        run.progress_every, step, run.steps, config.env.repeat, run.eval_eps,
+        clock)
+    progress.report_from(driver, eval_driver)
 
     restored = checkpoint.load() is not None
     if not restored and config.from_checkpoint:
@@ -80,6 +86,7 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
             with stop.interruptible():
                 state[0], mets = agent.train(batch, state[0])
             counts['train'] += 1
+            progress.train_step()
             if run.check_finite_every_step:
                 check_finite(mets, step)
             for key, value in mets.items():
@@ -97,10 +104,11 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config):
     eval_policy = lambda obs, state: policy(obs, state, mode='eval')
     try:
         with stop:
-            _prefill(driver, replay, config)
+            _prefill(driver, replay, config, progress)
             batches = agent.dataset(lambda: replay.dataset(config.batch_size))
             driver.on_step(train_step)
             print('Start training loop.')
+            progress.start('train')
             while step < run.steps:
                 # 0 turns evaluation or saving off: it sets no period.
                 period = min(
@@ -140,12 +148,13 @@ def _load_pretrained(agent, path):
     print(f'Fine-tuning from the weights of {loaded}.')
 
 
-def _prefill(driver, replay, config):
+def _prefill(driver, replay, config, progress):
     needed = config.run.train_fill - len(replay)
     if needed <= 0 and replay.stats['sampleable']:
         return
     print(f'Prefilling replay with a random policy ({max(needed, 0)} steps, '
           'then until an episode can be sampled).')
+    progress.start('prefill', max(needed, 0))
     random_agent = RandomAgent(driver.act_space, seed=config.seed)
     policy = lambda obs, state: random_agent.policy(obs, state)
     driver(policy, steps=max(needed, 0))
