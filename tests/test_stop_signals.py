@@ -317,6 +317,40 @@ def test_command_turns_a_stop_into_one_line_and_exit_code(
         'from the last checkpoint.']
 
 
+PROGRAM = """import atexit, sys
+from mrs_tf.command import command
+
+class Teardown:
+    def __del__(self):
+        print('teardown', flush=True)
+
+kept = Teardown()  # Deleted by Python's teardown, if it runs.
+
+def main(argv):
+    atexit.register(print, 'hook', argv, flush=True)
+    {body}
+
+command(main)
+"""
+
+
+@pytest.mark.parametrize('body, code, err', [
+    ('return 3', 3, ''),
+    ('sys.exit("no such flag")', 1, 'no such flag'),
+    ('raise ValueError("a bug")', 1, 'ValueError: a bug'),
+    ('raise KeyboardInterrupt', 130, 'SIGINT: stopped without saving'),
+])
+def test_a_program_ends_after_its_atexit_hooks_without_teardown(
+        body, code, err):
+    result = subprocess.run(
+        [sys.executable, '-c', PROGRAM.format(body=body), '--flag'],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    assert result.returncode == code, result.stderr
+    assert result.stdout == "hook ['--flag']\n"
+    assert err in result.stderr
+
+
 def run_until(command, marker, signum, env, delay=0.0, timeout=300,
               times=1):
     """Starts `command` in its own process group, sends the group `signum`
