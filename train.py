@@ -19,6 +19,9 @@ SUMMARY_KEYS = (
 
 def main(argv):
     from mrs_tf import configs, launch
+    if {'-h', '--help'} & set(argv):
+        print(configs.usage('train.py'))
+        return 0
     config = configs.parse(argv)
     print('\n'.join(configs.summary(config, SUMMARY_KEYS)))
     launch.run(config)

@@ -3,6 +3,7 @@ flags, the rules of config_rules, and the config a run saved. Imports no
 TensorFlow."""
 
 import pathlib
+import textwrap
 
 import embodied
 
@@ -15,6 +16,19 @@ PATH = pathlib.Path(__file__).resolve().parent / 'configs.yaml'
 
 def defaults():
     return embodied.load_config(PATH, [])
+
+
+def usage(program):
+    """What --help prints: the command line's form and the presets."""
+    presets = [
+        k for k in embodied.Config.load(PATH).nested() if k != 'defaults']
+    return '\n'.join([
+        f'usage: python {program} [--configs PRESET ...] [--KEY VALUE ...]',
+        '',
+        'Presets apply left to right over the defaults, then the flags',
+        '(nested keys with dots: --run.steps 1000 --rssm.deter 512).',
+        f'Every key and its default: {PATH.resolve()}',
+        ''] + textwrap.wrap('presets: ' + ', '.join(presets), 72))
 
 
 def parse(argv):

@@ -260,3 +260,17 @@ def test_a_logdir_that_is_a_file_is_one_line(tmp_path, capsys):
     assert exit_.value.code == 2
     assert capsys.readouterr().err == (
         f'error: logdir {path} is a file, not a directory\n')
+
+
+@pytest.mark.parametrize('flag', ['--help', '-h'])
+def test_help_prints_the_usage_and_every_preset(flag, capsys):
+    import train
+    with pytest.raises(SystemExit) as exit:
+        command(train.main, ['--configs', 'debug', flag])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith('usage: python train.py [--configs PRESET ...]')
+    listed = ' '.join(out.split('presets: ')[1].split())
+    presets = [k for k in embodied.Config.load(configs.PATH).nested()
+               if k != 'defaults']
+    assert listed == ', '.join(presets)
