@@ -163,7 +163,7 @@ class Agent(tf.Module):
         [B, T, ...] (tensors) after sequences of observations and actions
         [B, T, ...]."""
         with self.scope():
-            return self._posterior(self.preprocess(self._inputs(data)))
+            return self.wm.observe(self.preprocess(self._inputs(data)))[0]
 
     def goal_observations(self, latent):
         """For model states [B, ...]: the candidate goal of every
@@ -291,9 +291,7 @@ class Agent(tf.Module):
         initial = self.hierarchy.initial(tf.shape(first)[0])
         carry = {
             k: nets.where_rows(first, initial[k], v) for k, v in carry.items()}
-        embed = self.wm.encoder(obs)
-        latent, _ = self.wm.rssm.obs_step(
-            latent, action, embed, obs['is_first'])
+        latent = self.wm.observe_step(latent, action, obs)
         choice = self.config.eval_choice if mode == 'eval' else 'learned'
         dist, carry = self.hierarchy.policy(latent, carry, choice=choice)
         action = dist.mode() if mode == 'eval' else dist.sample()
@@ -357,15 +355,10 @@ class Agent(tf.Module):
         data = self.preprocess(data)
         report = self.wm.report(data)
         if self.wm.heads['decoder'].cnn_shapes:
-            post = self._posterior({k: v[:2] for k, v in data.items()})
+            post, _ = self.wm.observe({k: v[:2] for k, v in data.items()})
             for key, video in self.hierarchy.goal_video(post).items():
                 report[f'goals_{key}'] = video
         return report
-
-    def _posterior(self, data):
-        post, _ = self.wm.rssm.observe(
-            self.wm.encoder(data), data['action'], data['is_first'])
-        return post
 
     def preprocess(self, obs):
         out = {}
