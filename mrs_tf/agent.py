@@ -13,8 +13,8 @@ the functions' traces, train_ir() shows the compiled train step, flops()
 counts the operations of a train and a policy step, observe()
 gives the world model's posterior states of a batch and goal_observations()
 the decoded candidate goals; scope() applies the agent's precision and
-strategy to direct calls of its modules. check_eval_choice() refuses an
-eval_choice that needs a resolution the loaded weights have pruned.
+strategy to direct calls of its modules. eval_variant() and eval_summary()
+serve the runtime's eval_only (see embodied/run/eval_only.py).
 """
 
 import contextlib
@@ -27,6 +27,7 @@ import tensorflow as tf
 import embodied
 
 from . import checkpoint_keys
+from . import choice_policy
 from . import cluster
 from . import nets
 from . import replicas
@@ -96,10 +97,26 @@ class Agent(tf.Module):
             outs, state = self._policy_fns[mode](obs, state)
         return {k: v.numpy() for k, v in outs.items()}, state
 
-    def check_eval_choice(self):
-        """ConfigError when eval_choice needs a resolution the loaded
-        weights have pruned (mrs.adaptive); call after loading them."""
+    def eval_variant(self):
+        """The evaluation choice policy (eval_choice, paper Table 3) that
+        names eval_only's scores file; ConfigError when it needs a
+        resolution the loaded weights have pruned (mrs.adaptive), so call
+        it after loading them."""
         self.hierarchy.check_eval_choice(self.config.eval_choice)
+        return self.config.eval_choice
+
+    def eval_summary(self, metrics):
+        """eval_only's MRS fields for episodes' metrics: the choice policy,
+        the resolutions and the share of each episode's steps spent on
+        each resolution (choice_frequencies)."""
+        frequencies = [choice_policy.frequencies(m) for m in metrics]
+        return {
+            'eval_choice': self.config.eval_choice,
+            'resolutions': list(self.config.mrs.skills),
+            'choice_frequencies': frequencies,
+            'mean_choice_frequency':
+                np.mean(frequencies, 0).tolist() if frequencies else [],
+        }
 
     def train(self, data, state=None):
         data = self._inputs(data)
