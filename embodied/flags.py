@@ -12,12 +12,12 @@ def load_config(presets_file, argv, extra_presets=()):
     config = Config.from_nested(presets['defaults'])
     for name in list(extra_presets) + names:
         if name not in presets:
-            choices = [k for k in presets if k != 'defaults']
-            close = difflib.get_close_matches(name, choices, n=3, cutoff=0.4)
+            available = [k for k in presets if k != 'defaults']
+            close = difflib.get_close_matches(name, available, n=3, cutoff=0.4)
             hint = f"did you mean: {', '.join(close)}? " if close else ''
             raise ConfigError(
                 f"unknown preset {name!r}; {hint}available: "
-                f"{', '.join(choices)}")
+                f"{', '.join(available)}")
         config = config.update(presets[name])
     for key, values in overrides:
         config = config.update({key: _flag_value(config, key, values)})

@@ -17,8 +17,11 @@ class RandomAgent:
             for k, v in self._act_space.items()}
         return acts, state
 
-    def check_eval_choice(self):
-        """Nothing to check: no resolutions to choose from."""
+    def eval_variant(self):
+        return 'random'
+
+    def eval_summary(self, metrics):
+        return {}
 
     def dataset(self, generator):
         return generator()

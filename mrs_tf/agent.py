@@ -13,8 +13,8 @@ the functions' traces, train_ir() shows the compiled train step, flops()
 counts the operations of a train and a policy step, observe()
 gives the world model's posterior states of a batch and goal_observations()
 the decoded candidate goals; scope() applies the agent's precision and
-strategy to direct calls of its modules. check_eval_choice() refuses an
-eval_choice that needs a resolution the loaded weights have pruned.
+strategy to direct calls of its modules. eval_variant() and eval_summary()
+serve the runtime's eval_only (see embodied/run/eval_only.py).
 """
 
 import contextlib
@@ -27,6 +27,7 @@ import tensorflow as tf
 import embodied
 
 from . import checkpoint_keys
+from . import choice_policy
 from . import cluster
 from . import nets
 from . import replicas
@@ -96,10 +97,26 @@ class Agent(tf.Module):
             outs, state = self._policy_fns[mode](obs, state)
         return {k: v.numpy() for k, v in outs.items()}, state
 
-    def check_eval_choice(self):
-        """ConfigError when eval_choice needs a resolution the loaded
-        weights have pruned (mrs.adaptive); call after loading them."""
+    def eval_variant(self):
+        """The evaluation choice policy (eval_choice, paper Table 3) that
+        names eval_only's scores file; ConfigError when it needs a
+        resolution the loaded weights have pruned (mrs.adaptive), so call
+        it after loading them."""
         self.hierarchy.check_eval_choice(self.config.eval_choice)
+        return self.config.eval_choice
+
+    def eval_summary(self, metrics):
+        """eval_only's MRS fields for episodes' metrics: the choice policy,
+        the resolutions and the share of each episode's steps spent on
+        each resolution (choice_frequencies)."""
+        frequencies = [choice_policy.frequencies(m) for m in metrics]
+        return {
+            'eval_choice': self.config.eval_choice,
+            'resolutions': list(self.config.mrs.skills),
+            'choice_frequencies': frequencies,
+            'mean_choice_frequency':
+                np.mean(frequencies, 0).tolist() if frequencies else [],
+        }
 
     def train(self, data, state=None):
         data = self._inputs(data)
@@ -163,7 +180,7 @@ class Agent(tf.Module):
         [B, T, ...] (tensors) after sequences of observations and actions
         [B, T, ...]."""
         with self.scope():
-            return self._posterior(self.preprocess(self._inputs(data)))
+            return self.wm.observe(self.preprocess(self._inputs(data)))[0]
 
     def goal_observations(self, latent):
         """For model states [B, ...]: the candidate goal of every
@@ -291,9 +308,7 @@ class Agent(tf.Module):
         initial = self.hierarchy.initial(tf.shape(first)[0])
         carry = {
             k: nets.where_rows(first, initial[k], v) for k, v in carry.items()}
-        embed = self.wm.encoder(obs)
-        latent, _ = self.wm.rssm.obs_step(
-            latent, action, embed, obs['is_first'])
+        latent = self.wm.observe_step(latent, action, obs)
         choice = self.config.eval_choice if mode == 'eval' else 'learned'
         dist, carry = self.hierarchy.policy(latent, carry, choice=choice)
         action = dist.mode() if mode == 'eval' else dist.sample()
@@ -357,15 +372,10 @@ class Agent(tf.Module):
         data = self.preprocess(data)
         report = self.wm.report(data)
         if self.wm.heads['decoder'].cnn_shapes:
-            post = self._posterior({k: v[:2] for k, v in data.items()})
+            post, _ = self.wm.observe({k: v[:2] for k, v in data.items()})
             for key, video in self.hierarchy.goal_video(post).items():
                 report[f'goals_{key}'] = video
         return report
-
-    def _posterior(self, data):
-        post, _ = self.wm.rssm.observe(
-            self.wm.encoder(data), data['action'], data['is_first'])
-        return post
 
     def preprocess(self, obs):
         out = {}

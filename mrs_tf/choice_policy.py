@@ -14,6 +14,9 @@ play pruned ones.
 """
 
 import math
+import re
+
+FREQUENCY_KEY = re.compile(r'^mean_log_choice_(\d+)$')
 
 
 def parse(choice, count):
@@ -70,3 +73,13 @@ def _shares(choice, value, count):
             f'eval_choice {choice} needs {count} non-negative finite '
             'shares, not all zero')
     return [share / sum(shares) for share in shares]
+
+
+def frequencies(metrics):
+    """Share of an episode's steps spent on each resolution, in resolution
+    order, from the runtime's episode metrics (the mean_log_choice_<i>
+    entries the policy's log_choice output leaves; empty without them)."""
+    found = {
+        int(match.group(1)): value for key, value in metrics.items()
+        if (match := FREQUENCY_KEY.match(key))}
+    return [found[i] for i in sorted(found)]

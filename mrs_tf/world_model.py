@@ -38,10 +38,24 @@ class WorldModel(Module):
             self.opt.minimize(tape, loss, modules, restore=adapted))
         return post, metrics
 
+    def observe(self, data, state=None):
+        """Posterior and prior states [B, T, ...] of sequences of
+        observations and the actions before them [B, T, ...], from `state`
+        (the initial state if None): the representation model of DreamerV2
+        (Sec. 2), for training, analysis and reports."""
+        return self.rssm.observe(
+            self.encoder(data), data['action'], data['is_first'], state)
+
+    def observe_step(self, state, action, obs):
+        """The posterior state [B, ...] after one step of observations
+        [B, ...] from the previous state and action: observe() for one time
+        step, as the policy filters while acting."""
+        post, _ = self.rssm.obs_step(
+            state, action, self.encoder(obs), obs['is_first'])
+        return post
+
     def loss(self, data, training=False):
-        embed = self.encoder(data)
-        post, prior = self.rssm.observe(
-            embed, data['action'], data['is_first'])
+        post, prior = self.observe(data)
         dists = {}
         for name, head in self.heads.items():
             out = head(post)
@@ -122,9 +136,7 @@ class WorldModel(Module):
         if not self.heads['decoder'].cnn_shapes:
             return report
         data = {k: v[:count] for k, v in data.items()}
-        post, _ = self.rssm.observe(
-            self.encoder({k: v[:, :context] for k, v in data.items()}),
-            data['action'][:, :context], data['is_first'][:, :context])
+        post, _ = self.observe({k: v[:, :context] for k, v in data.items()})
         start = {k: v[:, -1] for k, v in post.items()}
         recon = self.decode_images(post)
         openl = self.decode_images(

@@ -171,7 +171,7 @@ def test_eval_only_checks_the_choice_after_loading_and_before_playing(
             return 'ckpt-1'
 
     class Agent:
-        def check_eval_choice(self):
+        def eval_variant(self):
             calls.append('check')
             raise embodied.ConfigError('eval_choice fixed:1 names ...')
 

@@ -169,3 +169,17 @@ def test_jit_auto_is_graph_mode_without_a_gpu():
     assert config.tf.jit == 'auto' and not use_xla(config)
     assert use_xla(config.update({'tf.jit': 'xla'}))
     assert not use_xla(config.update({'tf.jit': 'graph'}))
+
+
+def test_agent_names_its_evaluation_variant_and_resolution_shares(
+        proprio_agent, proprio_data):
+    _, _, _, config = proprio_data
+    assert proprio_agent.eval_variant() == config.eval_choice
+    episodes = [
+        {'score': 1.0, 'mean_log_choice_1': 0.75, 'mean_log_choice_0': 0.25},
+        {'score': 2.0, 'mean_log_choice_0': 0.75, 'mean_log_choice_1': 0.25}]
+    summary = proprio_agent.eval_summary(episodes)
+    assert summary['eval_choice'] == config.eval_choice
+    assert summary['resolutions'] == list(config.mrs.skills)
+    assert summary['choice_frequencies'] == [[0.25, 0.75], [0.75, 0.25]]
+    assert summary['mean_choice_frequency'] == [0.5, 0.5]

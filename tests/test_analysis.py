@@ -154,18 +154,23 @@ def test_evaluations_give_sample_stds_and_welch_tests(tmp_path, capsys):
 
 
 def test_eval_only_writes_the_sample_std_over_episodes():
-    from types import SimpleNamespace
     import importlib
     # embodied.run.eval_only names the function; the module holds summarize.
     eval_only = importlib.import_module('embodied.run.eval_only')
-    config = SimpleNamespace(
-        task='task', eval_choice='learned',
-        mrs=SimpleNamespace(skills=[8, 'inf']))
     metrics = [{'score': 1.0}, {'score': 3.0}]
-    result = eval_only.summarize(metrics, config, 'ckpt')
+    result = eval_only.summarize(metrics, 'task', 'learned', 'ckpt')
     assert result['std'] == pytest.approx(np.sqrt(2.0))
     assert result['std_ddof'] == 1
-    assert eval_only.summarize(metrics[:1], config, 'ckpt')['std'] is None
+    assert eval_only.summarize(metrics[:1], 'task', 'learned', 'ckpt')[
+        'std'] is None
+
+
+def test_choice_frequencies_come_in_resolution_order():
+    from mrs_tf import choice_policy
+    metrics = {'score': 1.0, 'mean_log_choice_1': 0.75,
+               'mean_log_choice_0': 0.25, 'mean_log_other_0': 9.0}
+    assert choice_policy.frequencies(metrics) == [0.25, 0.75]
+    assert choice_policy.frequencies({'score': 1.0}) == []
 
 
 @pytest.mark.parametrize('clusters, labels, purity', [

@@ -212,3 +212,90 @@ def test_a_rerun_after_kill_logs_no_step_twice_and_counts_its_replay(
     replay = embodied.Replay(tmp_path / 'replay', 10_000, 10)
     replay.load()
     assert 0 < len(replay) <= 400
+
+
+class StubAgent:
+    """An agent of the runtime's interface alone (README, Bringing your own
+    agent): a constant action, an option it logs, a count of train calls
+    it saves, and its own evaluation variant."""
+
+    def __init__(self, act_space):
+        self.act_space = act_space['action']
+        self.trained = 0
+        self.modes = set()
+
+    def policy(self, obs, state=None, mode='train'):
+        self.modes.add(mode)
+        batch = len(obs['is_first'])
+        option = 1.0 if mode == 'eval' else 0.0
+        return {
+            'action': np.full((batch,) + self.act_space.shape, 0.5,
+                              self.act_space.dtype),
+            'log_option': np.full(batch, option, np.float32)}, state
+
+    def dataset(self, generator):
+        return generator()
+
+    def train(self, batch, state=None):
+        self.trained += 1
+        return state, {'model_loss': np.float32(1.0)}
+
+    def report(self, batch):
+        return {}
+
+    def save(self, directory):
+        (directory / 'trained.json').write_text(json.dumps(self.trained))
+
+    def load(self, directory):
+        self.trained = json.loads((directory / 'trained.json').read_text())
+
+    def eval_variant(self):
+        return f'greedy:{self.trained}'
+
+    def eval_summary(self, metrics):
+        return {'option_share': [m['mean_log_option'] for m in metrics]}
+
+
+def test_train_and_eval_only_run_an_agent_of_the_documented_interface(
+        tmp_path):
+    from mrs_tf import configs
+    from test_stop_signals import CountingEnv, driver_of
+    config = configs.parse([
+        '--configs', 'debug', '--logdir', str(tmp_path),
+        '--run.steps', '120', '--run.train_fill', '40',
+        '--run.eval_every', '60', '--run.eval_eps', '2',
+        '--run.save_every', '60', '--run.log_every', '30',
+        '--replay.chunk', '10'])
+
+    def run(script, agent):
+        step = embodied.Counter()
+        logger = embodied.Logger(step, [embodied.JSONLOutput(tmp_path)])
+        checkpoint = embodied.Checkpoint(tmp_path / 'checkpoint')
+        checkpoint.register('counter', step)
+        checkpoint.register('agent', agent)
+        driver = driver_of(CountingEnv(length=20))
+        if script == 'train':
+            replay = embodied.Replay(
+                tmp_path / 'replay', 10_000, config.replay.chunk,
+                counter=step)
+            embodied.run.train(
+                agent, driver, driver_of(CountingEnv(length=20)), replay,
+                logger, checkpoint, config)
+        else:
+            return embodied.run.eval_only(
+                agent, driver, logger, checkpoint, config)
+
+    act_space = driver_of(CountingEnv(length=20)).act_space
+    trainer = StubAgent(act_space)
+    run('train', trainer)
+    assert trainer.trained > 0 and trainer.modes == {'train', 'eval'}
+    evaluator = StubAgent(act_space)
+    result = run('eval_only', evaluator)
+    assert evaluator.modes == {'eval'}
+    # The variant names the file once the checkpoint's weights are loaded.
+    variant = f'greedy:{trainer.trained}'
+    path = tmp_path / f'eval_scores_greedy_{trainer.trained}.json'
+    assert json.loads(path.read_text()) == result
+    assert result['variant'] == variant and result['episodes'] == 2
+    assert result['option_share'] == [1.0, 1.0]
+    assert not {'eval_choice', 'choice_frequencies'} & set(result)

@@ -1,7 +1,20 @@
-"""Loads a checkpoint, runs episodes with the evaluation policy and writes
-their scores and choice frequencies as JSON, one file per choice policy
-(`eval_choice`), so evaluations with different choice policies sit side by
-side: <logdir>/eval_scores_learned.json, eval_scores_fixed_1.json, ..."""
+"""Loads a checkpoint, runs episodes with the agent's evaluation policy
+(`policy(obs, state, mode='eval')`) and writes their scores as JSON, one
+file per evaluation variant, so evaluations of different variants sit side
+by side: <logdir>/eval_scores_<variant>.json.
+
+What it asks of the agent beyond policy() and load() (see README, Bringing
+your own agent):
+
+    eval_variant()         called once the weights are loaded: the name of
+                           the evaluation policy (any string; made
+                           file-name safe for the file and metric names);
+                           raises ConfigError if the loaded weights cannot
+                           run it
+    eval_summary(metrics)  extra fields for the scores file from the
+                           episodes' episode_metrics() dicts (e.g. how
+                           often the agent took each option)
+"""
 
 import json
 import pathlib
@@ -14,8 +27,6 @@ from .episodes import episode_metrics
 from .progress import Progress
 from .stop_signals import StopSignals, Stopped
 
-CHOICE_KEY = re.compile(r'^mean_log_choice_(\d+)$')
-
 
 def eval_only(agent, driver, logger, checkpoint, config, path=None,
               clock=time.monotonic):
@@ -24,8 +35,8 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None,
         raise FileNotFoundError(
             f'no checkpoint to evaluate in {checkpoint.directory}; pass '
             '--from_checkpoint or train first')
-    # What was pruned is known once the weights are loaded.
-    agent.check_eval_choice()
+    # Whether the weights can run the variant is known once they are loaded.
+    variant = agent.eval_variant()
     stop = StopSignals()
 
     def policy(obs, state):  # Its first call traces: a stop cuts it short.
@@ -52,7 +63,7 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None,
             episode, video_keys if index == 0 else (),
             config.run.log_keys_max)
         for index, episode in enumerate(episodes)]
-    tag = choice_tag(config.eval_choice)
+    tag = file_tag(variant)
     # Not 'eval_episode': these episodes must not enter the learning curves
     # that training writes to the same metrics.jsonl.
     prefix = f'eval_only_{tag}'
@@ -64,45 +75,30 @@ def eval_only(agent, driver, logger, checkpoint, config, path=None,
     scores = [m['score'] for m in metrics]
     logger.scalar(f'{prefix}/mean_score', np.mean(scores))
     logger.write()
-    result = summarize(metrics, config, loaded)
+    result = summarize(metrics, config.task, variant, loaded)
+    result.update(agent.eval_summary(metrics))
     path = pathlib.Path(config.logdir) / f'eval_scores_{tag}.json'
     path.write_text(json.dumps(result, indent=2) + '\n')
     spread = ('' if result['std'] is None else
               f" ± {result['std']:.2f} (sample std, ddof=1)")
-    print(f'Evaluated {len(scores)} episodes with choice '
-          f"{config.eval_choice}: mean {result['mean']:.2f}{spread} -> "
+    print(f'Evaluated {len(scores)} episodes with variant '
+          f"{variant}: mean {result['mean']:.2f}{spread} -> "
           f'{path}')
     return result
 
 
-def choice_tag(choice):
-    """The choice policy as a file-name-safe word: fixed:1 -> fixed_1."""
-    return re.sub(r'[^A-Za-z0-9_-]', '_', choice)
+def file_tag(variant):
+    """The variant as a file-name-safe word: fixed:1 -> fixed_1."""
+    return re.sub(r'[^A-Za-z0-9_-]', '_', variant)
 
 
-def choice_frequencies(metrics):
-    """Share of the episode's steps spent on each resolution, in resolution
-    order, from episode_metrics' mean_log_choice_<i> entries (empty for an
-    agent that records no choice)."""
-    found = {
-        int(match.group(1)): value for key, value in metrics.items()
-        if (match := CHOICE_KEY.match(key))}
-    return [found[i] for i in sorted(found)]
-
-
-def summarize(metrics, config, checkpoint):
+def summarize(metrics, task, variant, checkpoint):
     scores = [m['score'] for m in metrics]
-    frequencies = [choice_frequencies(m) for m in metrics]
-    mean_frequency = np.mean(frequencies, 0).tolist() if frequencies else []
     return {
-        'checkpoint': str(checkpoint), 'task': config.task,
-        'eval_choice': config.eval_choice,
-        'resolutions': list(config.mrs.skills),
+        'checkpoint': str(checkpoint), 'task': task, 'variant': variant,
         'episodes': len(scores), 'scores': scores,
         'mean': float(np.mean(scores)),
         # Sample std over episodes; none for one episode.
         'std': float(np.std(scores, ddof=1)) if len(scores) > 1 else None,
         'std_ddof': 1,
-        'choice_frequencies': frequencies,
-        'mean_choice_frequency': mean_frequency,
     }
