@@ -138,13 +138,21 @@ def test_evaluations_give_sample_stds_and_welch_tests(tmp_path, capsys):
     for index, logdir in enumerate(logdirs):
         logdir.mkdir()
         for choice, runs in scores.items():
+            # Seed 0's files name the variant as eval_only writes it now,
+            # seed 1's as it did before the runtime named variants.
+            name = 'variant' if index == 0 else 'eval_choice'
             (logdir / f"eval_scores_{choice.replace(':', '_')}.json"
              ).write_text(json.dumps({
-                 'task': 'task', 'eval_choice': choice,
+                 'task': 'task', name: choice,
                  'scores': runs[index], 'mean': float(np.mean(runs[index])),
                  'mean_choice_frequency': [1.0, 0.0]}))
+    # An agent without a choice head (--agent random): no shares.
+    (logdirs[0] / 'eval_scores_random.json').write_text(json.dumps({
+        'task': 'task', 'variant': 'random', 'scores': [1.0, 3.0],
+        'mean': 2.0}))
     rows = evaluations.collect_evaluations(logdirs)
     assert rows[1][:4] == ('task', 'learned', 2, 16.0)
+    assert rows[2][:4] == ('task', 'random', 1, 2.0)
     assert rows[1][4] == pytest.approx(np.std([11.0, 21.0], ddof=1))
     output = capsys.readouterr().out
     assert 'sample std (ddof=1)' in output
