@@ -202,7 +202,7 @@ def build_config(args, size, preset):
 
 
 def setup_tensorflow(config):
-    from mrs_tf.agent import setup_tensorflow
+    from mrs_tf.tf_setup import setup_tensorflow
     platform, precision = setup_tensorflow(config)
     log(f'TensorFlow on {platform}, float{precision}')
     return {'platform': platform, 'precision': precision}
@@ -260,7 +260,7 @@ def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
     """One result per config. With several configs their agents live side
     by side and their timed train calls alternate (time_train)."""
     from mrs_tf import parameter_counts
-    from mrs_tf.agent import use_xla
+    from mrs_tf.tf_setup import use_xla
     agents, results = [], []
     for config in configs_:
         agents.append(
@@ -346,7 +346,8 @@ def arithmetic(agent, batch, timings):
     """FLOPs of a train and a policy step (TensorFlow's profiler on the
     traced graphs), the GFLOP/s they reach at their median times, and the
     fraction of this process's float32 matmul peak (matmul_peak) that is."""
-    flops = agent.flops(batch, policy_observations(batch))
+    from mrs_tf import profiling
+    flops = profiling.step_flops(agent, batch, policy_observations(batch))
     peak = matmul_peak()
     result = {'peak_gflops_per_s': peak}
     for name in ('train', 'policy'):

@@ -124,7 +124,7 @@ def make_config(args, preset):
 
 def start_tensorflow(config):
     import tensorflow as tf
-    from mrs_tf.agent import setup_tensorflow
+    from mrs_tf.tf_setup import setup_tensorflow
     platform, bits = setup_tensorflow(config)
     print(f'TensorFlow {tf.__version__} on {platform}, float{bits}, '
           f'{config.tf.jit}')

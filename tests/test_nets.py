@@ -468,7 +468,7 @@ def test_world_model_step_compiles_with_xla():
 
 
 def test_graph_flops_counts_a_matmul_exactly():
-    from mrs_tf.agent import graph_flops
+    from mrs_tf.profiling import graph_flops
     matmul = tf.function(lambda a, b: tf.matmul(a, b))
     graph = matmul.get_concrete_function(
         tf.TensorSpec([3, 5]), tf.TensorSpec([5, 7])).graph
