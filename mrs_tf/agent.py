@@ -54,7 +54,7 @@ class Agent(tf.Module):
         self.act_space = act_space['action']
         self.action_shape = action_shape(self.act_space)
         self.step = step
-        self.precision = resolve_precision(config)
+        self.precision = resolve_precision(config)  # the compute dtype
         self.strategy = make_strategy(config)
         with self.scope():
             self.wm = WorldModel(self.obs_space, config)
@@ -263,7 +263,7 @@ class Agent(tf.Module):
     def _initial_policy_state(self, batch_size):
         rssm = self.config.rssm
         stoch = [batch_size, rssm.stoch, rssm.classes]
-        dtype = {16: tf.float16, 32: tf.float32}[self.precision]
+        dtype = tf.as_dtype(self.precision)
         latent = {
             'deter': tf.zeros([batch_size, rssm.deter], dtype),
             'logit': tf.zeros(stoch, dtype),

@@ -50,21 +50,33 @@ def multi_worker_strategy():
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+# tf.precision's explicit values and the compute dtype each selects.
+PRECISIONS = {'16': 'float16', '32': 'float32', 'bf16': 'bfloat16'}
+
+
 def resolve_precision(config):
-    """tf.precision as 16 or 32 bits: 'auto' is mixed float16 where
-    TensorFlow sees a GPU and float32 on CPUs; 16 or 32 are honoured on any
-    device (float16 on a CPU tests the GPU path)."""
-    if str(config.tf.precision) == 'auto':
-        return 16 if tf.config.list_logical_devices('GPU') else 32
-    return int(config.tf.precision)
+    """The compute dtype's name for tf.precision (see module.py): 'auto' is
+    mixed float16 where TensorFlow sees a GPU (the paper's; no bfloat16
+    before Ampere) and float32 on CPUs (whatever the CPU supports, so that
+    results do not depend on it); 16, bf16 or 32 are honoured on any device
+    (on a CPU they test the GPU's paths). Variables and losses stay float32
+    in every precision; only float16 scales its losses (optimizer.py)."""
+    value = str(config.tf.precision)
+    if value == 'auto':
+        return 'float16' if tf.config.list_logical_devices('GPU') \
+            else 'float32'
+    if value not in PRECISIONS:
+        raise embodied.ConfigError(
+            f'tf.precision must be auto, 16, 32 or bf16, got {value!r}')
+    return PRECISIONS[value]
 
 
 def setup_tensorflow(config):
     """Chooses the device (tf.platform auto|cpu|gpu) and the seeds; with
     tf.devices > 1 on the CPU, splits it into that many logical devices;
     on several hosts (TF_CONFIG), connects to the others. Returns the
-    platform and the precision an agent of this config will compute in
-    (each Agent applies its own). Must run before anything else initialises
+    platform and the name of the dtype an agent of this config will compute
+    in (each Agent applies its own). Must run before anything else initialises
     TensorFlow."""
     gpus = tf.config.list_physical_devices('GPU')
     platform = config.tf.platform
@@ -96,11 +108,11 @@ def setup_tensorflow(config):
         tf.config.experimental.set_memory_growth(gpu, True)
     if hosts > 1:
         multi_worker_strategy()
-    bits = resolve_precision(config)
+    dtype = resolve_precision(config)
     if config.tf.deterministic:
         tf.config.experimental.enable_op_determinism()
     # The policy's samples differ between hosts; the train step's random
     # numbers come from config.seed itself (see Agent._train).
     tf.random.set_seed(cluster.host_seed(config.seed))
     np.random.seed(cluster.host_seed(config.seed))
-    return platform, bits
+    return platform, dtype

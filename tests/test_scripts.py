@@ -526,6 +526,26 @@ def test_bench_ratios_pair_presets_within_each_round():
     assert bench.compute_ratios(results[:1]) == {}
 
 
+def test_bench_precision_ratios_pair_precisions_within_each_round():
+    def result(preset, precision, round_, seconds):
+        return {
+            'size': 'cpu_small', 'preset': preset, 'precision': precision,
+            'round': round_, 'train_median_s': seconds, 'train_gflop': 2.0,
+            'parameters': {'total': 4}}
+    results = [
+        result('mrs', 'float32', 0, 1.0), result('mrs', 'bfloat16', 0, 0.5),
+        result('mrs', 'float32', 1, 2.0), result('mrs', 'bfloat16', 1, 1.2),
+        result('mrs', 'bfloat16', 2, 9.0)]  # No float32 in round 2.
+    ratios = bench.compute_precision_ratios(results)
+    assert list(ratios) == ['cpu_small mrs']
+    ratio = ratios['cpu_small mrs']['bfloat16/float32']
+    assert ratio['train_median_rounds'] == pytest.approx([0.5, 0.6])
+    assert ratio['train_median'] == pytest.approx(0.55)
+    # mrs/director is taken within one precision: none here.
+    assert bench.compute_ratios(results) == {}
+    assert bench.label(results[1], results) == 'mrs bfloat16 r0'
+
+
 def test_op_self_times_leave_out_nested_ops_and_runtime_events():
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     plane = xplane_pb2.XPlane()
@@ -552,7 +572,7 @@ def test_op_self_times_leave_out_nested_ops_and_runtime_events():
 
 
 @pytest.mark.slow
-def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
+def test_gpu_check_runs_the_float16_and_bfloat16_paths_on_a_cpu(tmp_path):
     out = tmp_path / 'gpu_check.json'
     output = run_python(
         'scripts/gpu_check.py', '--cpu', '--size', 'debug', '--env',
@@ -560,12 +580,17 @@ def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
         '--train-steps', 12, '--out', out, timeout=900)
     assert 'GL vendor:' in output and 'all checks passed' in output
     report = json.loads(out.read_text())
-    assert report['setup']['precision'] == 16 and not report['failures']
-    result = report['results']['director']
-    assert result['compile_s'] > 0 and result['train_median_s'] > 0
+    assert report['setup']['precisions'] == ['float16', 'bfloat16']
+    assert not report['failures']
+    for precision in ('float16', 'bfloat16'):
+        result = report['results'][precision]['director']
+        assert result['compile_s'] > 0 and result['train_median_s'] > 0
+    half = report['results']['float16']['director']['optimizers']
     for name in ('model', 'skills', 'worker_actor', 'manager_actor'):
-        scales = result['optimizers'][name]['scale_changes']
+        scales = half[name]['scale_changes']
         assert 0 < scales[-1][1] <= 1e4, (name, scales)
+    assert report['results']['bfloat16']['director']['optimizers'] == {}
+    assert 'director bfloat16: no loss scale' in output
 
 
 def test_gpu_check_without_a_gpu_fails_with_one_line():
