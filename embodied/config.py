@@ -161,7 +161,7 @@ def _coerce(key, value, default):
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # e.g. tf.precision: auto | 16 | 32
+            return str(value)  # e.g. tf.precision: auto | 16 | 32 | bf16
     elif isinstance(default, tuple):
         if isinstance(value, (list, tuple)):
             return _coerce_list(key, value, default)

@@ -1,24 +1,24 @@
 """The agent the runtime drives: policy(), train(), report(), save/load.
 
 policy, train and report run as tf.functions, XLA-compiled when tf.jit
-says so (see use_xla). With tf.devices > 1 the train step runs under
-MirroredStrategy, and on several hosts (TF_CONFIG, see cluster.py) under
-MultiWorkerMirroredStrategy, each device on a slice of the batch (see
-replicas.py); with XLA on several hosts, each device's part of the step is
-compiled in clusters between the all-reduces (see _train_replicas). They
-take and return numpy.
+says so (tf_setup.py decides that, the precision and the strategy). With
+tf.devices > 1 the train step runs under MirroredStrategy, and on several
+hosts (TF_CONFIG, see cluster.py) under MultiWorkerMirroredStrategy, each
+device on a slice of the batch (see replicas.py); with XLA on several
+hosts, each device's part of the step is compiled in clusters between the
+all-reduces (see _train_replicas). They take and return numpy.
 
 For analysis and tools: build() creates every variable, traces() counts
-the functions' traces, train_ir() shows the compiled train step, flops()
-counts the operations of a train and a policy step, observe()
-gives the world model's posterior states of a batch and goal_observations()
-the decoded candidate goals; scope() applies the agent's precision and
-strategy to direct calls of its modules. eval_variant() and eval_summary()
-serve the runtime's eval_only (see embodied/run/eval_only.py).
+the functions' traces, train_ir() shows the compiled train step, graphs()
+gives the traced train and policy steps (profiling.py counts their
+operations), observe() the world model's posterior states of a batch and
+goal_observations() the decoded candidate goals; scope() applies the
+agent's precision and strategy to direct calls of its modules.
+eval_variant() and eval_summary() serve the runtime's eval_only (see
+embodied/run/eval_only.py).
 """
 
 import contextlib
-import functools
 import json
 
 import numpy as np
@@ -34,6 +34,7 @@ from . import replicas
 from .hierarchy import Hierarchy
 from .module import compute_dtype, precision
 from .optimizer import Optimizer
+from .tf_setup import make_strategy, resolve_precision, use_xla
 from .worker import action_shape
 from .world_model import WorldModel
 
@@ -56,7 +57,7 @@ class Agent(tf.Module):
         self.act_space = act_space['action']
         self.action_shape = action_shape(self.act_space)
         self.step = step
-        self.precision = resolve_precision(config)
+        self.precision = resolve_precision(config)  # the compute dtype
         self.strategy = make_strategy(config)
         with self.scope():
             self.wm = WorldModel(self.obs_space, config)
@@ -160,11 +161,11 @@ class Agent(tf.Module):
             return self._train_fn.experimental_get_compiler_ir(
                 self._inputs(data))(stage=stage)
 
-    def flops(self, data, obs):
-        """Floating-point operations of one train step on the batch `data`
-        and of one policy step on the observations `obs` (a batch of
-        environments), counted by TensorFlow's profiler on the traced graphs
-        (ops it has no count for add nothing)."""
+    def graphs(self, data, obs):
+        """The traced graphs {'train', 'policy'} of one train step on the
+        batch `data` and of one policy step (mode train) on the
+        observations `obs` (a batch of environments); traced now unless
+        these shapes were traced before."""
         with self.scope():
             train = self._train_fn.get_concrete_function(self._inputs(data))
             obs = {k: tf.convert_to_tensor(v) for k, v in obs.items()
@@ -172,8 +173,7 @@ class Agent(tf.Module):
             state = self._initial_policy_state(len(obs['is_first']))
             policy = self._policy_fns['train'].get_concrete_function(
                 obs, state)
-        return {'train': graph_flops(train.graph),
-                'policy': graph_flops(policy.graph)}
+        return {'train': train.graph, 'policy': policy.graph}
 
     def observe(self, data):
         """The world model's posterior states {deter, stoch, logit}
@@ -293,7 +293,7 @@ class Agent(tf.Module):
     def _initial_policy_state(self, batch_size):
         rssm = self.config.rssm
         stoch = [batch_size, rssm.stoch, rssm.classes]
-        dtype = {16: tf.float16, 32: tf.float32}[self.precision]
+        dtype = tf.as_dtype(self.precision)
         latent = {
             'deter': tf.zeros([batch_size, rssm.deter], dtype),
             'logit': tf.zeros(stoch, dtype),
@@ -393,103 +393,3 @@ class Agent(tf.Module):
         out['cont'] = 1.0 - out['is_terminal']
         return out
 
-
-def graph_flops(graph):
-    """Float operations of a graph, from tf.compat.v1.profiler."""
-    profiler = tf.compat.v1.profiler
-    options = profiler.ProfileOptionBuilder(
-        profiler.ProfileOptionBuilder.float_operation()).with_empty_output()
-    return int(profiler.profile(graph, options=options.build()).total_float_ops)
-
-
-def use_xla(config):
-    """tf.jit: 'xla' or 'graph'; 'auto' is XLA where there is a GPU and
-    graph mode on CPUs, where TensorFlow's own kernels are faster (measured
-    in README.md). config_rules checks the value."""
-    if config.tf.jit == 'auto':
-        return bool(tf.config.list_logical_devices('GPU'))
-    return config.tf.jit == 'xla'
-
-
-def make_strategy(config):
-    """MultiWorkerMirroredStrategy when TF_CONFIG names several hosts (see
-    cluster.py; each host trains on its GPUs, or its CPU); else
-    MirroredStrategy over the first tf.devices GPUs, or over as many
-    logical CPUs (see setup_tensorflow) without GPUs; the default strategy
-    for one device."""
-    if cluster.host()[1] > 1:
-        return multi_worker_strategy()
-    devices = config.tf.devices
-    if devices == 1:
-        return tf.distribute.get_strategy()
-    kind = 'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'
-    names = [d.name for d in tf.config.list_logical_devices(kind)][:devices]
-    if len(names) < devices:
-        raise embodied.ConfigError(
-            f'tf.devices is {devices} but TensorFlow sees {len(names)} '
-            f'{kind} devices')
-    return tf.distribute.MirroredStrategy(names)
-
-
-@functools.cache
-def multi_worker_strategy():
-    """The process's one MultiWorkerMirroredStrategy: it connects to the
-    other hosts of TF_CONFIG (waiting for them) and must exist before
-    TensorFlow initialises (setup_tensorflow creates it)."""
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def resolve_precision(config):
-    """tf.precision as 16 or 32 bits: 'auto' is mixed float16 where
-    TensorFlow sees a GPU and float32 on CPUs; 16 or 32 are honoured on any
-    device (float16 on a CPU tests the GPU path)."""
-    if str(config.tf.precision) == 'auto':
-        return 16 if tf.config.list_logical_devices('GPU') else 32
-    return int(config.tf.precision)
-
-
-def setup_tensorflow(config):
-    """Chooses the device (tf.platform auto|cpu|gpu) and the seeds; with
-    tf.devices > 1 on the CPU, splits it into that many logical devices;
-    on several hosts (TF_CONFIG), connects to the others. Returns the
-    platform and the precision an agent of this config will compute in
-    (each Agent applies its own). Must run before anything else initialises
-    TensorFlow."""
-    gpus = tf.config.list_physical_devices('GPU')
-    platform = config.tf.platform
-    if platform == 'auto':
-        platform = 'gpu' if gpus else 'cpu'
-    if platform == 'gpu' and not gpus:
-        raise embodied.ConfigError(
-            'tf.platform is gpu but TensorFlow sees no GPU; use auto or cpu')
-    hosts = cluster.host()[1]
-    if platform == 'cpu':
-        tf.config.set_visible_devices([], 'GPU')
-        if hosts > 1 and config.tf.devices > 1:
-            raise embodied.ConfigError(
-                'on several hosts each trains on its GPUs or on one CPU: '
-                'tf.devices must be 1 without GPUs')
-        if config.tf.devices > 1:
-            cpu = tf.config.list_physical_devices('CPU')[0]
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()]
-                * config.tf.devices)
-    if platform == 'gpu' and hosts > 1:
-        if len(gpus) < config.tf.devices:
-            raise embodied.ConfigError(
-                f'tf.devices is {config.tf.devices} but TensorFlow sees '
-                f'{len(gpus)} GPUs')
-        gpus = gpus[:config.tf.devices]
-        tf.config.set_visible_devices(gpus, 'GPU')
-    for gpu in gpus if platform == 'gpu' else []:
-        tf.config.experimental.set_memory_growth(gpu, True)
-    if hosts > 1:
-        multi_worker_strategy()
-    bits = resolve_precision(config)
-    if config.tf.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    # The policy's samples differ between hosts; the train step's random
-    # numbers come from config.seed itself (see Agent._train).
-    tf.random.set_seed(cluster.host_seed(config.seed))
-    np.random.seed(cluster.host_seed(config.seed))
-    return platform, bits

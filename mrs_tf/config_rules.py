@@ -54,7 +54,7 @@ CHOICES = (  # (key regex, allowed values)
     (r'env\.atari\.actions', ('full', 'minimal')),
     (r'tf\.jit', ('auto', 'xla', 'graph')),
     (r'tf\.platform', ('auto', 'cpu', 'gpu')),
-    (r'tf\.precision', ('auto', '16', '32')),
+    (r'tf\.precision', ('auto', '16', '32', 'bf16')),
     (r'.*\.act', ACTIVATIONS),
     (r'.*\.norm', ('layer', 'none')),
     (r'rssm\.initial', ('zeros', 'learned')),

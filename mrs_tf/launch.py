@@ -174,10 +174,11 @@ def make_agent(config, obs_space=None, act_space=None, step=None,
         obs_space, act_space = env_spaces(config)
     if config.agent == 'random':
         return embodied.RandomAgent(act_space, seed=config.seed)
-    from .agent import Agent, setup_tensorflow, use_xla
+    from .agent import Agent
+    from .tf_setup import setup_tensorflow, use_xla
     platform, precision = setup_tensorflow(config)
     if announce:
-        print(f'TensorFlow on {platform}, float{precision}, '
+        print(f'TensorFlow on {platform}, {precision}, '
               f"{'XLA' if use_xla(config) else 'graph mode'}.")
     return Agent(obs_space, act_space, embodied.Counter() if step is None else step, config)
 

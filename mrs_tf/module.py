@@ -1,8 +1,9 @@
 """Lazily built modules and the one switch for compute precision.
 
 Variables are always float32. Layers cast their inputs and weights to the
-compute dtype (float16 under mixed precision) and distributions convert
-their parameters back to float32, so losses are always float32.
+compute dtype (float16 or bfloat16 under mixed precision) and
+distributions convert their parameters back to float32, so losses are
+always float32.
 """
 
 import contextlib
@@ -11,23 +12,29 @@ import tensorflow as tf
 
 from . import replicas
 
+# The compute dtypes an agent may run in (tf_setup.resolve_precision maps
+# tf.precision onto them).
+COMPUTE_DTYPES = ('float32', 'float16', 'bfloat16')
 _compute_dtype = tf.float32
 
 
-def set_precision(bits):
-    """Selects float16 (16) or float32 (32) as the compute dtype."""
+def set_precision(name):
+    """Selects the compute dtype by its name, one of COMPUTE_DTYPES."""
     global _compute_dtype
-    _compute_dtype = {16: tf.float16, 32: tf.float32}[int(bits)]
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(
+            f'compute dtype {name!r} is not one of {COMPUTE_DTYPES}')
+    _compute_dtype = tf.as_dtype(name)
 
 
 @contextlib.contextmanager
-def precision(bits):
-    """Computes in float16 (16) or float32 (32) inside the block: an agent
-    wraps its calls in it, so its functions trace at its own precision
-    whatever another agent in the process set."""
+def precision(name):
+    """Computes in the dtype `name` (one of COMPUTE_DTYPES) inside the
+    block: an agent wraps its calls in it, so its functions trace at its
+    own precision whatever another agent in the process set."""
     global _compute_dtype
     previous = _compute_dtype
-    set_precision(bits)
+    set_precision(name)
     try:
         yield
     finally:

@@ -24,7 +24,9 @@ class Optimizer(tf.Module):
     for the step (normalisers and adaptive scales updated by the forward
     pass, see snapshot()). A skipped step reports a gradient norm of 0 and
     an overflow of 1; only an overflow at the smallest scale, where scaling
-    cannot help, reports the non-finite norm (a divergence).
+    cannot help, reports the non-finite norm (a divergence). In float32
+    and bfloat16 (float32's exponent range) no loss-scale variable exists
+    and no step is skipped.
     All state lives in tf.Variables, so minimize() runs under
     tf.function(jit_compile=True) and is checkpointable.
     """

@@ -3,37 +3,38 @@
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
         [--loop-trains 10] [--out FILE.json] [--jit auto|xla|graph] \
-        [--same-process] [--profile-ops 3] [--interleave] [--rounds 3]
+        [--precisions auto|16|32|bf16 ...] [--same-process] \
+        [--profile-ops 3] [--interleave] [--rounds 3]
 
-For every (size, preset) it builds the agent as train.py does, trains it on
-one replay batch of random-policy episodes and reports parameter counts, the
-compile time of the first train call, the median and minimum time of the
-following train calls and the policy time for 4 environments, the FLOPs of
-both steps counted by TensorFlow's profiler on their traced graphs, the
-GFLOP/s they reach and the fraction of the float32 matmul peak measured in
-the same process. Then it runs
-the whole loop of train.py (env.amount environments in their processes,
-replay, prefetched batches, one train call every run.train_every steps) for
---loop-trains train calls and reports environment steps per second and the
-fraction of the learner's time spent waiting for a batch. --profile-ops N
-traces N more train calls with TensorFlow's profiler and reports the time
-per op type and per name scope of the step (self time, summed over
-threads), the op-level view of where a step goes. Progress goes to stderr,
-the tables to stdout and, with --out, every number to that JSON file
-(rewritten after every benchmark; no file without --out).
+For every (size, preset, precision) it builds the agent as train.py does,
+trains it on one replay batch of random-policy episodes and reports
+parameter counts, the compile time of the first train call, the median and
+minimum time of the following train calls and the policy time for 4
+environments, the FLOPs of both steps counted by TensorFlow's profiler on
+their traced graphs, the GFLOP/s they reach and the fraction of the float32
+matmul peak measured in the same process. Then it runs the whole loop of
+train.py (env.amount environments in their processes, replay, prefetched
+batches, one train call every run.train_every steps) for --loop-trains
+train calls and reports environment steps per second and the fraction of
+the learner's time spent waiting for a batch. --profile-ops N traces N more
+train calls with TensorFlow's profiler and reports the time per op type and
+per name scope of the step (self time, summed over threads), the op-level
+view of where a step goes. Progress goes to stderr, the tables to stdout
+and, with --out, every number to that JSON file (rewritten after every
+benchmark; no file without --out).
 
-Every (size, preset) is measured in a fresh child process, one after the
-other, and this process prints them side by side: in one process a second
-default-size agent trains ~30% slower than the first (the first one's
-memory is not given back), which biased the mrs/director ratio toward the
-preset measured first. --same-process measures them all here.
+Every (size, preset, precision) is measured in a fresh child process, one
+after the other, and this process prints them side by side: in one process
+a second default-size agent trains ~30% slower than the first (the first
+one's memory is not given back), which biased the mrs/director ratio toward
+the preset measured first. --same-process measures them all here.
 
 A shared virtual machine's speed can drift by 30% over minutes (ours did),
-more than the mrs/director difference. --interleave builds the
-presets of a size side by side in one child and alternates their train
-calls, so both see the same machine; --rounds N repeats everything N times
-and takes the ratio within each round, reporting the median and every
-round's value.
+more than the mrs/director difference. --interleave builds the presets (and
+precisions) of a size side by side in one child and alternates their train
+calls, so all see the same machine; --rounds N repeats everything N times
+and takes the ratios (mrs/director, and each precision against float32)
+within each round, reporting the median and every round's value.
 
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
@@ -52,8 +53,8 @@ import time
 from mrs_tf import configs, launch
 from mrs_tf.analysis.op_profile import op_profile
 from mrs_tf.analysis.timing import (
-    compute_ratios, log, policy_observations, prefilled_replay, time_policy,
-    time_train, timed)
+    compute_precision_ratios, compute_ratios, log, policy_observations,
+    prefilled_replay, time_policy, time_train, timed)
 from mrs_tf.command import command
 
 SIZE_PRESETS = {
@@ -67,29 +68,34 @@ def main(argv=None):
     args = parse_args(argv)
     results, setup = [], None
     data_cache = {}
-    groups = [args.presets] if args.interleave else [
-        [preset] for preset in args.presets]
+    variants = [(preset, precision) for preset in args.presets
+                for precision in args.precisions]
+    groups = [variants] if args.interleave else [
+        [variant] for variant in variants]
     for round_ in range(args.rounds):
         for size in args.sizes:
-            for presets in groups:
+            for group_variants in groups:
                 if args.isolate:
-                    group_setup, group = run_child(args, size, presets)
+                    group_setup, group = run_child(
+                        args, size, group_variants)
                 else:
                     group_setup, group = run_here(
-                        args, size, presets, data_cache, setup)
+                        args, size, group_variants, data_cache, setup)
                 setup = setup or group_setup
                 results += [{**result, 'round': round_} for result in group]
                 write_report(args, setup, results)
     print_table(results)
     print_arithmetic(results)
     print_ratios(compute_ratios(results))
+    print_precision_ratios(compute_precision_ratios(results))
     print_op_profiles(results)
 
 
-def run_here(args, size, presets, data_cache, setup):
-    """Benchmarks `presets` at one size in this process, setting up
-    TensorFlow unless `setup` says it is. Returns (setup, results)."""
-    configs_ = [build_config(args, size, preset) for preset in presets]
+def run_here(args, size, variants, data_cache, setup):
+    """Benchmarks the (preset, precision) `variants` at one size in this
+    process, setting up TensorFlow unless `setup` says it is. Returns
+    (setup, results)."""
+    configs_ = [build_config(args, size, *variant) for variant in variants]
     setup = setup or setup_tensorflow(configs_[0])
     key = data_key(configs_[0])
     if key not in data_cache:
@@ -100,18 +106,23 @@ def run_here(args, size, presets, data_cache, setup):
     gc.collect()
     return setup, [
         {'size': size, 'preset': preset, **result}
-        for preset, result in zip(presets, results)]
+        for (preset, _), result in zip(variants, results)]
 
 
-def run_child(args, size, presets):
-    """Benchmarks `presets` at one size in a new process of this script;
+def run_child(args, size, variants):
+    """Benchmarks the (preset, precision) `variants` at one size (all
+    presets with all precisions of them) in a new process of this script;
     its progress goes to our stderr. Returns (setup, results)."""
-    log(f"{size} {' '.join(presets)}: in a child process")
+    presets = list(dict.fromkeys(preset for preset, _ in variants))
+    precisions = list(dict.fromkeys(precision for _, precision in variants))
+    log(f"{size} {' '.join(presets)} {' '.join(precisions)}: in a child "
+        'process')
     with tempfile.TemporaryDirectory() as directory:
         out = pathlib.Path(directory) / 'bench.json'
         argv = [
             sys.executable, __file__, '--same-process', '--sizes', size,
-            '--presets', *presets, '--env', args.env, '--steps',
+            '--presets', *presets, '--precisions', *precisions,
+            '--env', args.env, '--steps',
             str(args.steps), '--loop-trains', str(args.loop_trains),
             '--profile-ops', str(args.profile_ops), '--out', str(out)]
         argv += ['--task', args.task] if args.task else []
@@ -131,7 +142,8 @@ def write_report(args, setup, results):
     report = {
         'argv': sys.argv[1:], 'env': args.env, 'task': args.task,
         'jit': args.jit, 'steps': args.steps, **setup,
-        'results': results, 'ratios': compute_ratios(results)}
+        'results': results, 'ratios': compute_ratios(results),
+        'precision_ratios': compute_precision_ratios(results)}
     pathlib.Path(args.out).write_text(json.dumps(report, indent=1) + '\n')
     log(f'wrote {len(results)} result(s) to {args.out}')
 
@@ -156,6 +168,11 @@ def parse_args(argv):
         '--jit', choices=['auto', 'xla', 'graph'], default='auto',
         help="tf.jit (auto: XLA on GPUs, graph mode on CPUs)")
     parser.add_argument(
+        '--precisions', nargs='+', choices=['auto', '16', '32', 'bf16'],
+        default=['auto'],
+        help='tf.precision of each agent (auto: float16 on GPUs, float32 on '
+             'CPUs); with several, each precision is compared with 32')
+    parser.add_argument(
         '--profile-ops', type=int, default=0,
         help='train calls to profile op by op (0: no profile)')
     parser.add_argument(
@@ -179,18 +196,19 @@ def parse_args(argv):
     return args
 
 
-def build_config(args, size, preset):
+def build_config(args, size, preset, precision='auto'):
     names = [args.env] + SIZE_PRESETS[size] + AGENT_PRESETS[preset]
-    argv = ['--configs', *names, '--tf.jit', args.jit]
+    argv = ['--configs', *names, '--tf.jit', args.jit,
+            '--tf.precision', precision]
     if args.task:
         argv += ['--task', args.task]
     return configs.parse(argv)
 
 
 def setup_tensorflow(config):
-    from mrs_tf.agent import setup_tensorflow
+    from mrs_tf.tf_setup import setup_tensorflow
     platform, precision = setup_tensorflow(config)
-    log(f'TensorFlow on {platform}, float{precision}')
+    log(f'TensorFlow on {platform}, {precision}')
     return {'platform': platform, 'precision': precision}
 
 
@@ -232,7 +250,7 @@ def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
     """One result per config. With several configs their agents live side
     by side and their timed train calls alternate (time_train)."""
     from mrs_tf import parameter_counts
-    from mrs_tf.agent import use_xla
+    from mrs_tf.tf_setup import resolve_precision, use_xla
     agents, results = [], []
     for config in configs_:
         agents.append(
@@ -241,15 +259,18 @@ def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
         results.append({
             'batch_size': batch_size, 'chunk': chunk, 'pid': os.getpid(),
             'mode': 'xla' if use_xla(config) else 'graph',
+            'precision': resolve_precision(config),
             'skills': [str(s) for s in config.mrs.skills]})
         log(f"built agent with skills {results[-1]['skills']} (batch "
-            f"{batch_size} x {chunk} steps, {results[-1]['mode']})")
+            f"{batch_size} x {chunk} steps, {results[-1]['mode']}, "
+            f"{results[-1]['precision']})")
     for result, timing in zip(results, time_train(agents, batch, steps)):
         result.update(timing)
-        log(f"{' '.join(result['skills'])}: train median "
-            f"{result['train_median_s']:.3f}s")
+        log(f"{' '.join(result['skills'])} {result['precision']}: train "
+            f"median {result['train_median_s']:.3f}s")
     for agent, config, result in zip(agents, configs_, results):
-        log(f"timing policy of skills {result['skills']}")
+        log(f"timing policy of skills {result['skills']} "
+            f"{result['precision']}")
         result.update(time_policy(agent, batch))
         log('counting FLOPs of the traced train and policy steps')
         result.update(arithmetic(agent, batch, result))
@@ -266,7 +287,8 @@ def arithmetic(agent, batch, timings):
     """FLOPs of a train and a policy step (TensorFlow's profiler on the
     traced graphs), the GFLOP/s they reach at their median times, and the
     fraction of this process's float32 matmul peak (matmul_peak) that is."""
-    flops = agent.flops(batch, policy_observations(batch))
+    from mrs_tf import profiling
+    flops = profiling.step_flops(agent, batch, policy_observations(batch))
     peak = matmul_peak()
     result = {'peak_gflops_per_s': peak}
     for name in ('train', 'policy'):
@@ -336,22 +358,32 @@ def train_period(agent, batches, every, times):
 
 
 def label(result, results):
-    """The preset's name, with its round when there are several."""
+    """The preset's name, with its precision when there are several and
+    its round when there are several."""
+    text = result['preset']
+    if len({r.get('precision') for r in results}) > 1:
+        text += f" {result['precision']}"
     if any(r['round'] for r in results):
-        return f"{result['preset']} r{result['round']}"
-    return result['preset']
+        text += f" r{result['round']}"
+    return text
+
+
+def label_width(results):
+    return max([11] + [len(label(r, results)) for r in results])
 
 
 def print_arithmetic(results):
+    width = label_width(results)
     header = (
-        f"{'size':<8} {'preset':<11} {'train GFLOP':>11} {'GFLOP/s':>8} "
+        f"{'size':<8} {'preset':<{width}} {'train GFLOP':>11} {'GFLOP/s':>8} "
         f"{'of peak':>8} {'policy MFLOP':>12} {'GFLOP/s':>8} {'of peak':>8} "
         f"{'peak GFLOP/s':>12}")
     print(header)
     print('-' * len(header))
     for r in results:
         print(
-            f"{r['size']:<8} {label(r, results):<11} {r['train_gflop']:>11.2f} "
+            f"{r['size']:<8} {label(r, results):<{width}} "
+            f"{r['train_gflop']:>11.2f} "
             f"{r['train_gflops_per_s']:>8.1f} {r['train_peak_frac']:>8.1%} "
             f"{1000 * r['policy_gflop']:>12.2f} "
             f"{r['policy_gflops_per_s']:>8.2f} {r['policy_peak_frac']:>8.1%} "
@@ -359,8 +391,9 @@ def print_arithmetic(results):
 
 
 def print_table(results):
+    width = label_width(results)
     header = (
-        f"{'size':<8} {'preset':<11} {'params':>10} {'compile s':>10} "
+        f"{'size':<8} {'preset':<{width}} {'params':>10} {'compile s':>10} "
         f"{'train med s':>12} {'train min s':>12} {'policy med ms':>14} "
         f"{'retraces t/p':>12} {'loop steps/s':>12} {'data wait':>9}")
     print(header)
@@ -371,7 +404,7 @@ def print_table(results):
         loop = (f"{r['loop_steps_per_s']:>12.2f} {r['data_wait_frac']:>9.3f}"
                 if 'loop_s' in r else f"{'n/a':>12} {'n/a':>9}")
         print(
-            f"{r['size']:<8} {label(r, results):<11} {params:>10} "
+            f"{r['size']:<8} {label(r, results):<{width}} {params:>10} "
             f"{r['compile_s']:>10.1f} {r['train_median_s']:>12.3f} "
             f"{r['train_min_s']:>12.3f} {1000 * r['policy_median_s']:>14.2f} "
             f"{retraces:>12} {loop}")
@@ -405,6 +438,19 @@ def print_ratios(ratios):
         text += f", train-step FLOPs {ratio['train_flops']:.2f}x"
         text += f", total parameters {ratio['parameters_total']:.2f}x"
         print(text)
+
+
+
+def print_precision_ratios(ratios):
+    for key, by_precision in ratios.items():
+        for name, ratio in by_precision.items():
+            rounds = ratio['train_median_rounds']
+            text = (f'{key}: {name} train-step median '
+                    f"{ratio['train_median']:.2f}x")
+            if len(rounds) > 1:
+                text += (f' (median of {len(rounds)} rounds: '
+                         + ' '.join(f'{r:.2f}' for r in rounds) + ')')
+            print(text)
 
 
 if __name__ == '__main__':

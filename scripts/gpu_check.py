@@ -1,18 +1,21 @@
 """Acceptance run for a GPU host: the path of the Docker image's default
-command (mixed float16 with XLA, dmc_vision), end to end, in minutes:
+command (mixed float16 with XLA, dmc_vision), and the same in bfloat16,
+end to end, in minutes:
 
-    python scripts/gpu_check.py
+    python scripts/gpu_check.py [--precisions 16 bf16]
     python scripts/gpu_check.py --cpu --size debug --env dmc_proprio \
         --jit graph
 
 Prints the devices TensorFlow sees and the OpenGL vendor dm_control renders
-with; then, for each agent preset at the given size, in float16 with XLA:
-the compile time, median train step, policy step and peak device memory,
-and over --train-steps train steps on replayed random-policy episodes the
-loss-scale history of every optimizer, its skipped (overflow) steps and
-whether every loss stayed finite. Exits 1 if anything fails. --cpu runs
-the same on the CPU (slowly: use --size debug), so CI can check that it
-starts.
+with; then, for each precision (tf.precision 16: mixed float16; bf16:
+bfloat16) and each agent preset at the given size, with XLA: the compile
+time, median train step, policy step and peak device memory, and over
+--train-steps train steps on replayed random-policy episodes whether every
+loss stayed finite and, in float16, the loss-scale history of every
+optimizer and its skipped (overflow) steps. bfloat16 is left out, with a
+note, on a GPU older than Ampere (compute capability below 8.0: no
+bfloat16 arithmetic). Exits 1 if anything fails. --cpu runs the same on
+the CPU (slowly: use --size debug), so CI can check that it starts.
 
 TensorFlow is imported only inside functions: environment processes are
 spawned from this file and must never load it.
@@ -35,6 +38,8 @@ from embodied.envs.check import gl_info, run_in_subprocess
 
 AGENT_PRESETS = {'director': ['director'], 'mrs': []}
 SIZE_PRESETS = {'default': [], 'debug': ['debug']}
+PRECISIONS = {'16': 'float16', 'bf16': 'bfloat16'}
+BF16_CAPABILITY = (8, 0)  # Ampere: the first GPUs with bfloat16 arithmetic
 SKIP_LIMIT = 0.01  # share of skipped steps allowed in the second half:
 # the scale doubles after 1000 finite steps and may overflow once then
 LEARN_STEPS = 200  # from here on the model loss must fall (noise below)
@@ -46,18 +51,24 @@ def main(argv=None):
     failures = []
     check_rendering(failures)
     try:
-        presets = {p: make_config(args, p) for p in args.presets}
-        setup = start_tensorflow(next(iter(presets.values())))
+        runs = {(p, b): make_config(args, p, b)
+                for b in args.precisions for p in args.presets}
+        setup = start_tensorflow(next(iter(runs.values())))
     except launch.USER_ERRORS as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    precisions = supported_precisions(args.precisions, setup)
+    setup['precisions'] = [PRECISIONS[b] for b in precisions]
     results = {}
     with tempfile.TemporaryDirectory() as directory:
-        config = next(iter(presets.values()))
+        config = next(iter(runs.values()))
         obs_space, act_space, replay = collect(config, directory)
-        for preset, config in presets.items():
-            results[preset] = check_agent(
-                preset, config, obs_space, act_space, replay,
+        for (preset, bits), config in runs.items():
+            if bits not in precisions:
+                continue
+            name = f'{preset} {PRECISIONS[bits]}'
+            results.setdefault(PRECISIONS[bits], {})[preset] = check_agent(
+                name, config, obs_space, act_space, replay,
                 args.train_steps, failures)
     print_table(results)
     if args.out:
@@ -79,6 +90,9 @@ def parse_args(argv):
     parser.add_argument(
         '--env', choices=['dmc_vision', 'dmc_proprio'], default='dmc_vision')
     parser.add_argument('--task', default='dmc_cartpole_swingup')
+    parser.add_argument(
+        '--precisions', nargs='+', choices=list(PRECISIONS),
+        default=list(PRECISIONS), help='tf.precision values to check')
     parser.add_argument('--train-steps', type=int, default=2000)
     parser.add_argument(
         '--cpu', action='store_true',
@@ -114,27 +128,42 @@ def check_rendering(failures):
         failures.append('rendering: the rendered frame is black')
 
 
-def make_config(args, preset):
+def make_config(args, preset, precision):
     names = [args.env] + SIZE_PRESETS[args.size] + AGENT_PRESETS[preset]
     return configs.parse([
         '--configs', *names, '--task', args.task,
         '--tf.platform', 'cpu' if args.cpu else 'gpu',
-        '--tf.precision', '16', '--tf.jit', args.jit])
+        '--tf.precision', precision, '--tf.jit', args.jit])
 
 
 def start_tensorflow(config):
     import tensorflow as tf
-    from mrs_tf.agent import setup_tensorflow
-    platform, bits = setup_tensorflow(config)
-    print(f'TensorFlow {tf.__version__} on {platform}, float{bits}, '
-          f'{config.tf.jit}')
+    from mrs_tf.tf_setup import setup_tensorflow
+    platform, _ = setup_tensorflow(config)
+    print(f'TensorFlow {tf.__version__} on {platform}, {config.tf.jit}')
     devices = tf.config.list_physical_devices()
+    capabilities = []
     for device in devices:
         details = tf.config.experimental.get_device_details(device) \
             if device.device_type == 'GPU' else {}
+        if 'compute_capability' in details:
+            capabilities.append(tuple(details['compute_capability']))
         print(f'  {device.name} {details or ""}')
-    return {'platform': platform, 'precision': bits,
-            'devices': [d.name for d in devices]}
+    return {'platform': platform, 'devices': [d.name for d in devices],
+            'compute_capabilities': capabilities}
+
+
+def supported_precisions(precisions, setup):
+    """The precisions to check: bfloat16 only on a CPU or on GPUs of compute
+    capability 8.0 or later (a note says why it is left out)."""
+    old = [c for c in setup['compute_capabilities'] if c < BF16_CAPABILITY]
+    if setup['platform'] == 'gpu' and old and 'bf16' in precisions:
+        print(f'note: bfloat16 left out: compute capability '
+              f"{'.'.join(map(str, min(old)))} has no bfloat16 arithmetic "
+              '(Ampere, 8.0, and later have it); float16 is the precision '
+              'for this GPU')
+        return [b for b in precisions if b != 'bf16']
+    return list(precisions)
 
 
 def collect(config, directory):
@@ -149,14 +178,14 @@ def collect(config, directory):
             env.close()
 
 
-def check_agent(preset, config, obs_space, act_space, replay, steps,
+def check_agent(name, config, obs_space, act_space, replay, steps,
                 failures):
     import tensorflow as tf
     gpu = bool(tf.config.list_logical_devices('GPU'))
     if gpu:
         tf.config.experimental.reset_memory_stats('GPU:0')
     agent = launch.make_agent(config, obs_space, act_space, announce=False)
-    log(f'{preset}: compiling the train step')
+    log(f'{name}: compiling the train step')
     history, durations = [], []
     for step in range(steps):
         batch = replay.sample(config.batch_size)
@@ -166,7 +195,7 @@ def check_agent(preset, config, obs_space, act_space, replay, steps,
         history.append(metrics)
         if step and step % 250 == 0:
             eta = statistics.median(durations[1:]) * (steps - step)
-            log(f'{preset}: {step}/{steps} train steps, '
+            log(f'{name}: {step}/{steps} train steps, '
                 f"model loss {metrics['model_loss']:.2f}, ETA {eta:.0f}s")
     result = {
         'compile_s': durations[0],
@@ -175,14 +204,14 @@ def check_agent(preset, config, obs_space, act_space, replay, steps,
         'peak_memory_gb': (tf.config.experimental.get_memory_info(
             'GPU:0')['peak'] / 2 ** 30 if gpu else None),
         **loss_scale_report(history)}
-    failures += [f'{preset}: {p}' for p in judge(history, result)]
-    print_loss_scales(preset, result)
+    failures += [f'{name}: {p}' for p in judge(history, result)]
+    print_loss_scales(name, result)
     return result
 
 
 def loss_scale_report(history):
     """Per optimizer: the loss scale after each change (step, value) and the
-    steps it skipped."""
+    steps it skipped (none in bfloat16, which has no loss scale)."""
     names = [k[:-len('_loss_scale')] for k in history[0]
              if k.endswith('_loss_scale')]
     report = {}
@@ -222,27 +251,33 @@ def judge(history, result):
     return problems
 
 
-def print_loss_scales(preset, result):
+def print_loss_scales(run, result):
+    if not result['optimizers']:
+        print(f'  {run}: no loss scale')
     for name, report in result['optimizers'].items():
         changes = ' -> '.join(
             f'{scale:g}@{step}' for step, scale in report['scale_changes'])
         skipped = report['skipped']
-        print(f'  {preset} {name}: loss scale {changes}; skipped '
+        print(f'  {run} {name}: loss scale {changes}; skipped '
               f'{len(skipped)} steps {skipped[:8]}'
               f"{' ...' if len(skipped) > 8 else ''}")
 
 
 def print_table(results):
-    print('| preset | compile s | train step s | policy step ms | '
+    print('| precision | preset | compile s | train step s | policy step ms | '
           'peak memory GB | skipped steps |')
-    print('|---|---|---|---|---|---|')
-    for preset, r in results.items():
-        memory = f"{r['peak_memory_gb']:.2f}" \
-            if r['peak_memory_gb'] is not None else 'n/a (CPU)'
-        skipped = sum(len(o['skipped']) for o in r['optimizers'].values())
-        print(f"| {preset} | {r['compile_s']:.1f} | "
-              f"{r['train_median_s']:.3f} | "
-              f"{1000 * r['policy_median_s']:.1f} | {memory} | {skipped} |")
+    print('|---|---|---|---|---|---|---|')
+    for precision, presets in results.items():
+        for preset, r in presets.items():
+            memory = f"{r['peak_memory_gb']:.2f}" \
+                if r['peak_memory_gb'] is not None else 'n/a (CPU)'
+            skipped = sum(
+                len(o['skipped']) for o in r['optimizers'].values()) \
+                if r['optimizers'] else 'n/a'
+            print(f"| {precision} | {preset} | {r['compile_s']:.1f} | "
+                  f"{r['train_median_s']:.3f} | "
+                  f"{1000 * r['policy_median_s']:.1f} | {memory} | "
+                  f'{skipped} |')
 
 
 if __name__ == '__main__':

@@ -163,7 +163,7 @@ def test_train_traces_once_and_scanned_imagination_switches_every_k(
 
 def test_jit_auto_is_graph_mode_without_a_gpu():
     import tensorflow as tf
-    from mrs_tf.agent import use_xla
+    from mrs_tf.tf_setup import use_xla
     config = embodied.load_config(ROOT / 'configs.yaml', [])
     assert tf.config.list_logical_devices('GPU') == []
     assert config.tf.jit == 'auto' and not use_xla(config)

@@ -463,6 +463,25 @@ def test_bench_ratios_pair_presets_within_each_round():
     assert timing.compute_ratios(results[:1]) == {}
 
 
+def test_bench_precision_ratios_pair_precisions_within_each_round():
+    def result(preset, precision, round_, seconds):
+        return {
+            'size': 'cpu_small', 'preset': preset, 'precision': precision,
+            'round': round_, 'train_median_s': seconds, 'train_gflop': 2.0,
+            'parameters': {'total': 4}}
+    results = [
+        result('mrs', 'float32', 0, 1.0), result('mrs', 'bfloat16', 0, 0.5),
+        result('mrs', 'float32', 1, 2.0), result('mrs', 'bfloat16', 1, 1.2),
+        result('mrs', 'bfloat16', 2, 9.0)]  # No float32 in round 2.
+    ratios = timing.compute_precision_ratios(results)
+    assert list(ratios) == ['cpu_small mrs']
+    ratio = ratios['cpu_small mrs']['bfloat16/float32']
+    assert ratio['train_median_rounds'] == pytest.approx([0.5, 0.6])
+    assert ratio['train_median'] == pytest.approx(0.55)
+    # mrs/director is taken within one precision: none here.
+    assert timing.compute_ratios(results) == {}
+
+
 def test_op_self_times_leave_out_nested_ops_and_runtime_events():
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     plane = xplane_pb2.XPlane()

@@ -112,6 +112,8 @@ def test_project_presets_load():
     (['--task', 'dmc_walker_wlk'], 'dmc_walker_walk'),
     (['--tf.devices', '3'], 'tf.devices (3) must divide batch_size (16)'),
     (['--tf.jit', 'True'], 'tf.jit must be auto, xla or graph'),
+    (['--tf.precision', 'bfloat16'],
+     "tf.precision must be auto, 16, 32 or bf16, got 'bfloat16'"),
     (['--batch_size', '0'], 'batch_size must be at least 1, got 0'),
     (['--env.amount', '0'], 'env.amount must be at least 1, got 0'),
     (['--skill_duration', '0'], 'skill_duration must be at least 1'),

@@ -48,9 +48,9 @@ def zeros_batch(shapes, batch=(1, 1)):
 
 @pytest.fixture
 def float16():
-    module.set_precision(16)
+    module.set_precision('float16')
     yield
-    module.set_precision(32)
+    module.set_precision('float32')
 
 
 @pytest.mark.parametrize('preset', sorted(PRESETS))
@@ -333,6 +333,30 @@ def test_float16_mlp_and_loss_scaling(float16):
         np.testing.assert_array_equal(old, var.numpy())
 
 
+def test_bfloat16_mlp_has_no_loss_scale():
+    module.set_precision('bfloat16')
+    try:
+        net = nets.MLP((2,), 2, 8, dist='mse')
+        opt = Optimizer('brain', lr=1e-3)
+        x = tf.random.normal((4, 3))
+        with tf.GradientTape() as tape:
+            features = nets.Dense(8, 'elu', 'layer')(x)
+            dist = net(x)
+            loss = tf.reduce_mean(-dist.log_prob(tf.ones((4, 2))))
+        metrics = opt.minimize(tape, loss, net)
+    finally:
+        module.set_precision('float32')
+    assert features.dtype == tf.bfloat16 and dist.mean().dtype == tf.float32
+    assert all(v.dtype == tf.float32 for v in net.variables + opt.variables
+               if v.dtype != tf.int64)  # the step counter
+    assert not hasattr(opt, 'loss_scale') and not hasattr(opt, 'finite_steps')
+    assert sorted(metrics) == [
+        'brain_grad_norm', 'brain_grad_steps', 'brain_loss']
+    assert int(metrics['brain_grad_steps']) == 1
+    with pytest.raises(ValueError, match='not one of'):
+        module.set_precision('bf16')
+
+
 def test_float16_rssm_keeps_losses_in_float32(float16):
     rssm = tiny_rssm()
     post, prior = rssm.observe(
@@ -468,8 +492,27 @@ def test_world_model_step_compiles_with_xla():
 
 
 def test_graph_flops_counts_a_matmul_exactly():
-    from mrs_tf.agent import graph_flops
+    from mrs_tf.profiling import graph_flops
     matmul = tf.function(lambda a, b: tf.matmul(a, b))
     graph = matmul.get_concrete_function(
         tf.TensorSpec([3, 5]), tf.TensorSpec([5, 7])).graph
     assert graph_flops(graph) == 2 * 3 * 5 * 7
+
+
+def test_product_flops_are_counted_by_dtype():
+    from mrs_tf.profiling import product_flops_by_dtype
+
+    def step(a, b, image, kernel):
+        half = tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16))
+        conv = tf.nn.conv2d(image, kernel, 1, 'VALID')
+        return tf.matmul(a, b) + tf.cast(half, tf.float32), conv
+    graph = tf.function(step).get_concrete_function(
+        tf.TensorSpec([3, 5]), tf.TensorSpec([5, 7]),
+        tf.TensorSpec([1, 4, 4, 2]), tf.TensorSpec([3, 3, 2, 6])).graph
+    conv = 2 * (2 * 2) * (3 * 3 * 2) * 6
+    assert product_flops_by_dtype(graph) == {
+        'bfloat16': 2 * 3 * 5 * 7, 'float32': 2 * 3 * 5 * 7 + conv}
+    scan = tf.function(lambda x: tf.scan(lambda c, v: c @ v, x, x[0]))
+    with pytest.raises(ValueError, match='runs a function'):
+        product_flops_by_dtype(scan.get_concrete_function(
+            tf.TensorSpec([2, 3, 3])).graph)

@@ -297,7 +297,7 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
+def test_gpu_check_runs_the_float16_and_bfloat16_paths_on_a_cpu(tmp_path):
     out = tmp_path / 'gpu_check.json'
     output = run_python(
         'scripts/gpu_check.py', '--cpu', '--size', 'debug', '--env',
@@ -305,12 +305,17 @@ def test_gpu_check_runs_the_float16_path_on_a_cpu(tmp_path):
         '--train-steps', 12, '--out', out, timeout=900)
     assert 'GL vendor:' in output and 'all checks passed' in output
     report = json.loads(out.read_text())
-    assert report['setup']['precision'] == 16 and not report['failures']
-    result = report['results']['director']
-    assert result['compile_s'] > 0 and result['train_median_s'] > 0
+    assert report['setup']['precisions'] == ['float16', 'bfloat16']
+    assert not report['failures']
+    for precision in ('float16', 'bfloat16'):
+        result = report['results'][precision]['director']
+        assert result['compile_s'] > 0 and result['train_median_s'] > 0
+    half = report['results']['float16']['director']['optimizers']
     for name in ('model', 'skills', 'worker_actor', 'manager_actor'):
-        scales = result['optimizers'][name]['scale_changes']
+        scales = half[name]['scale_changes']
         assert 0 < scales[-1][1] <= 1e4, (name, scales)
+    assert report['results']['bfloat16']['director']['optimizers'] == {}
+    assert 'director bfloat16: no loss scale' in output
 
 
 @pytest.mark.slow

@@ -95,26 +95,59 @@ def timed(fn, *args):
 
 def compute_ratios(results):
     """mrs/director of the median train step, of the train step's FLOPs and
-    of the total parameters, for every size that has both presets. The time
-    ratio pairs the presets measured in the same round (the machine's speed
-    drifts between minutes by more than the difference measured) and is
-    the median over rounds; every round's ratio is kept."""
-    by_key = {(r['size'], r['preset'], r['round']): r for r in results}
+    of the total parameters, for every size that has both presets (at
+    each precision: keyed 'size precision' when several were measured).
+    The time ratio pairs the presets measured in the same round (the
+    machine's speed drifts between minutes by more than the difference
+    measured) and is the median over rounds; every round's ratio is
+    kept."""
+    by_key = {(r['size'], r.get('precision'), r['preset'], r['round']): r
+              for r in results}
+    precisions = list(dict.fromkeys(r.get('precision') for r in results))
     ratios = {}
     for size in dict.fromkeys(r['size'] for r in results):
-        pairs = [
-            (by_key[size, 'mrs', round_], by_key[size, 'director', round_])
-            for round_ in sorted({r['round'] for r in results})
-            if (size, 'mrs', round_) in by_key
-            and (size, 'director', round_) in by_key]
-        if not pairs:
+        for precision in precisions:
+            pairs = [
+                (by_key[size, precision, 'mrs', round_],
+                 by_key[size, precision, 'director', round_])
+                for round_ in sorted({r['round'] for r in results})
+                if (size, precision, 'mrs', round_) in by_key
+                and (size, precision, 'director', round_) in by_key]
+            if not pairs:
+                continue
+            rounds = [
+                m['train_median_s'] / d['train_median_s'] for m, d in pairs]
+            mrs, director = pairs[0]
+            key = size if len(precisions) == 1 else f'{size} {precision}'
+            ratios[key] = {
+                'train_median': statistics.median(rounds),
+                'train_median_rounds': rounds,
+                'parameters_total': (
+                    mrs['parameters']['total']
+                    / director['parameters']['total']),
+                'train_flops': mrs['train_gflop'] / director['train_gflop']}
+    return ratios
+
+
+def compute_precision_ratios(results):
+    """{'size preset': {'dtype/float32': ...}}: the median train step of
+    each reduced precision over float32's, paired within each round like
+    compute_ratios (median over rounds, every round's ratio kept)."""
+    by_key = {(r['size'], r['preset'], r.get('precision'), r['round']): r
+              for r in results}
+    ratios = {}
+    for size, preset, precision, _ in by_key:
+        if precision in (None, 'float32'):
             continue
-        rounds = [m['train_median_s'] / d['train_median_s'] for m, d in pairs]
-        mrs, director = pairs[0]
-        ratios[size] = {
-            'train_median': statistics.median(rounds),
-            'train_median_rounds': rounds,
-            'parameters_total': (
-                mrs['parameters']['total'] / director['parameters']['total']),
-            'train_flops': mrs['train_gflop'] / director['train_gflop']}
+        rounds = [
+            r['train_median_s'] / by_key[size, preset, 'float32', round_][
+                'train_median_s']
+            for (s, p, q, round_), r in sorted(by_key.items())
+            if (s, p, q) == (size, preset, precision)
+            and (size, preset, 'float32', round_) in by_key]
+        if rounds:
+            ratios.setdefault(f'{size} {preset}', {})[
+                f'{precision}/float32'] = {
+                    'train_median': statistics.median(rounds),
+                    'train_median_rounds': rounds}
     return ratios
