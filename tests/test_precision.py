@@ -306,7 +306,8 @@ def test_a_float32_checkpoint_loads_with_fresh_loss_scales(
             tf.train.Checkpoint(agent=agent16))
         assert set(saved) < set(loaded)
         for key, variable in saved.items():
-            np.testing.assert_array_equal(loaded[key].numpy(), variable.numpy())
+            np.testing.assert_array_equal(
+                loaded[key].numpy(), variable.numpy())
         extra = {loaded[k].ref() for k in set(loaded) - set(saved)}
         assert extra == {v.ref() for v in scale_state}
         np.testing.assert_array_equal([v.numpy() for v in scale_state], scales)
