@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-import sweep
+from mrs_tf import sweeps
 
 STEPS = 5000
 # The stub python: records its arguments, then writes a checkpoint at step
@@ -48,7 +48,7 @@ def cluster(tmp_path):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     script = tmp_path / 'ablations.sbatch'
-    commands = sweep.main([
+    commands = sweeps.main([
         '--table', 'ablations', '--tasks', 'dmc_cartpole_swingup',
         '--seeds', '0', '--steps', str(STEPS), '--root',
         str(tmp_path / 'logdir'), '--slurm', str(script), '--time',
@@ -170,7 +170,7 @@ def test_a_task_that_saves_nothing_three_times_in_a_row_gives_up(cluster):
 
 def test_dry_run_prints_the_script_and_writes_nothing(tmp_path, capsys):
     script = tmp_path / 'table1.sbatch'
-    commands = sweep.main([
+    commands = sweeps.main([
         '--table', '1', '--tasks', 'dmc_hopper_hop', '--seeds', '0',
         '--slurm', str(script), '--dry-run', '--parallel', '2'])
     out = capsys.readouterr().out
@@ -184,5 +184,5 @@ def test_dry_run_prints_the_script_and_writes_nothing(tmp_path, capsys):
 
 
 def test_compress_ranges():
-    assert sweep.compress_ranges([0, 1, 2, 5, 7, 8]) == '0-2,5,7-8'
-    assert sweep.compress_ranges([3]) == '3'
+    assert sweeps.compress_ranges([0, 1, 2, 5, 7, 8]) == '0-2,5,7-8'
+    assert sweeps.compress_ranges([3]) == '3'
