@@ -5,7 +5,7 @@ the restored train_steps counter) gives bitwise equal losses and variables
 (weights, Adam moments, normalisers, adaptive scales, counters, the
 pruned set), and the policy gives bitwise equal worker, skill and choice
 distributions and carried state on the same observations. Float16 is
-checked in test_float16.py with its XLA agent (the GPU's default path)."""
+checked in test_precision.py with its XLA agent (the GPU's default path)."""
 
 import numpy as np
 import pytest
