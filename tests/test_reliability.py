@@ -45,8 +45,10 @@ def wait_for(process, condition, what, timeout=400):
 def test_a_run_trains_evaluates_checkpoints_and_resumes(tmp_path):
     """The fast tier's end-to-end run: train.py to step 150 (an evaluation
     and a checkpoint every 100 steps, and at the end), then the same
-    command to step 250. The kill/SIGTERM chain below is the slow tier's."""
-    command = RUN + ['--logdir', str(tmp_path)]
+    command to step 250. It tests the runtime, so the agent is `flat`,
+    the quickest to trace (every preset's debug run is in the slow tier,
+    test_baselines). The kill/SIGTERM chain below is the slow tier's."""
+    command = RUN + ['--configs', 'flat', '--logdir', str(tmp_path)]
     first = subprocess.run(
         command + ['--run.steps', '150'], capture_output=True, text=True,
         timeout=600)
@@ -200,6 +202,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous(
         np.testing.assert_array_equal(value, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('data, flags, named', [
     # dmc_proprio renders no frames unless asked to.
     ('vision_data', [], '--env.render True'),
