@@ -443,9 +443,11 @@ def test_stop_while_environments_start(tmp_path, signum):
     # Past the traces (the second train call traces again, with a state):
     # between train calls, at the second train metrics.
     ('training', 'train/model_loss', 2, 1, signal.SIGINT, []),
-    # 40 evaluation episodes of 50 steps, the first policy call tracing.
-    ('evaluation', 'Evaluating', 1, 2, signal.SIGTERM,
-     ['--run.eval_eps', '40']),
+    # The second evaluation (its policy traced and optimised by the
+    # first, which may spend half a minute in TensorFlow's C++): 2 s into
+    # 40 episodes of 50 steps.
+    ('evaluation', 'Evaluating', 2, 2, signal.SIGTERM,
+     ['--run.eval_eps', '40', '--run.steps', '600']),
 ])
 def test_stop_in_the_training_loop_saves_and_exits_0(
         tmp_path, moment, marker, times, delay, signum, flags):
