@@ -43,6 +43,27 @@ class ResolutionPruner(Module):
         self.pruned_share = replicas.variable(
             -tf.ones([count]), trainable=False, name='pruned_share')
 
+    def prune(self, skills):
+        """Prunes the finite resolutions `skills` (8 or '8') at once, as a
+        window's end would: for a benchmark of a pruned agent, or a test.
+        ValueError for inf, a resolution not in the set, or pruning the
+        last finite one."""
+        names = [str(s) for s in self.skills]
+        finite = [n for n in names if n != INF]
+        unknown = [s for s in map(str, skills) if s not in finite]
+        if unknown:
+            raise ValueError(
+                f"cannot prune resolution {', '.join(unknown)}: the finite "
+                f"ones are {', '.join(finite)}")
+        pruned = [name in map(str, skills) for name in names]
+        left = [n for n, a, p in zip(names, self.active.numpy(), pruned)
+                if n != INF and a > 0 and not p]
+        if not left:
+            raise ValueError('cannot prune every finite resolution')
+        pruned = tf.constant(pruned) & (self.active > 0)
+        self.active.assign(tf.where(pruned, 0.0, self.active))
+        self.pruned_at.assign(tf.where(pruned, self.updates, self.pruned_at))
+
     def update(self, shares):
         """Adds one train step's choice shares [N]; prunes at the end of a
         window. Returns metrics: the active set and the window's mean

@@ -2,9 +2,16 @@
 
     python scripts/bench.py --presets director mrs --sizes debug default \
         --env dmc_vision [--task dmc_walker_walk] [--steps 10] \
+        [--prune 12 24 48] \
         [--loop-trains 10] [--out FILE.json] [--jit auto|xla|graph] \
         [--precisions auto|16|32|bf16 ...] [--same-process] \
         [--profile-ops 3] [--interleave] [--rounds 3]
+
+A preset is an agent preset of configs.yaml, optionally followed by
+train.py flags in the same argument ('mrs --mrs.skills [8,16,inf]'); the
+ratios take every preset against director if it is measured, else against
+the first preset. --prune SKILL... prunes those resolutions of every
+mrs.adaptive agent before timing it, as its training would have.
 
 For every (size, preset, precision) it builds the agent as train.py does,
 trains it on one replay batch of random-policy episodes and reports
@@ -45,6 +52,7 @@ import gc
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -53,13 +61,12 @@ import time
 from mrs_tf import configs, launch
 from mrs_tf.analysis.op_profile import op_profile
 from mrs_tf.analysis.timing import (
-    compute_precision_ratios, compute_ratios, log, policy_observations,
-    prefilled_replay, time_policy, time_train, timed)
+    compute_precision_ratios, log, policy_observations, prefilled_replay,
+    preset_ratios, time_policy, time_train, timed)
 from mrs_tf.command import command
 
 SIZE_PRESETS = {
     'debug': ['debug'], 'cpu_small': ['cpu_small'], 'default': []}
-AGENT_PRESETS = {'mrs': [], 'director': ['director']}
 PROFILE_TOP = 15
 MIN_COLLECT_LENGTH = 100
 
@@ -86,7 +93,7 @@ def main(argv=None):
                 write_report(args, setup, results)
     print_table(results)
     print_arithmetic(results)
-    print_ratios(compute_ratios(results))
+    print_ratios(preset_ratios(args.presets, results))
     print_precision_ratios(compute_precision_ratios(results))
     print_op_profiles(results)
 
@@ -102,7 +109,7 @@ def run_here(args, size, variants, data_cache, setup):
         data_cache[key] = prepare_data(configs_[0])
     results = benchmark(
         configs_, *data_cache[key], args.steps, args.loop_trains,
-        args.profile_ops)
+        args.profile_ops, args.prune)
     gc.collect()
     return setup, [
         {'size': size, 'preset': preset, **result}
@@ -126,6 +133,7 @@ def run_child(args, size, variants):
             str(args.steps), '--loop-trains', str(args.loop_trains),
             '--profile-ops', str(args.profile_ops), '--out', str(out)]
         argv += ['--task', args.task] if args.task else []
+        argv += ['--prune', *args.prune] if args.prune else []
         argv += ['--jit', args.jit]
         argv += ['--interleave'] if args.interleave else []
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
@@ -142,7 +150,7 @@ def write_report(args, setup, results):
     report = {
         'argv': sys.argv[1:], 'env': args.env, 'task': args.task,
         'jit': args.jit, 'steps': args.steps, **setup,
-        'results': results, 'ratios': compute_ratios(results),
+        'results': results, 'ratios': preset_ratios(args.presets, results),
         'precision_ratios': compute_precision_ratios(results)}
     pathlib.Path(args.out).write_text(json.dumps(report, indent=1) + '\n')
     log(f'wrote {len(results)} result(s) to {args.out}')
@@ -151,8 +159,9 @@ def write_report(args, setup, results):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
-        '--presets', nargs='+', choices=list(AGENT_PRESETS),
-        default=['director', 'mrs'])
+        '--presets', nargs='+', default=['director', 'mrs'],
+        help="agent presets of configs.yaml, each optionally with train.py "
+             "flags: 'mrs --mrs.skills [8,16,inf]'")
     parser.add_argument(
         '--sizes', nargs='+', choices=list(SIZE_PRESETS),
         default=['debug', 'default'])
@@ -187,6 +196,10 @@ def parse_args(argv):
         help='measure every (size, preset) this many times, alternating; '
              'the mrs/director ratio is taken within each round')
     parser.add_argument(
+        '--prune', nargs='+', default=[], metavar='SKILL',
+        help='resolutions to prune in every mrs.adaptive agent before '
+             'timing it')
+    parser.add_argument(
         '--out', help='write every number to this JSON file (default: none)')
     args = parser.parse_args(argv)
     if args.steps < 10:
@@ -197,12 +210,14 @@ def parse_args(argv):
 
 
 def build_config(args, size, preset, precision='auto'):
-    names = [args.env] + SIZE_PRESETS[size] + AGENT_PRESETS[preset]
+    """The config of `preset` ('NAME [--flag value ...]') at `size`."""
+    name, *flags = shlex.split(preset)
+    names = [args.env] + SIZE_PRESETS[size] + [name]
     argv = ['--configs', *names, '--tf.jit', args.jit,
             '--tf.precision', precision]
     if args.task:
         argv += ['--task', args.task]
-    return configs.parse(argv)
+    return configs.parse(argv + flags)
 
 
 def setup_tensorflow(config):
@@ -246,21 +261,25 @@ def sample_batch(config):
 
 
 def benchmark(configs_, obs_space, act_space, batch, steps, loop_trains,
-              profile_calls=0):
+              profile_calls=0, prune=()):
     """One result per config. With several configs their agents live side
-    by side and their timed train calls alternate (time_train)."""
+    by side and their timed train calls alternate (time_train). The
+    resolutions in `prune` are pruned in every mrs.adaptive agent."""
     from mrs_tf import parameter_counts
     from mrs_tf.tf_setup import resolve_precision, use_xla
     agents, results = [], []
     for config in configs_:
         agents.append(
             launch.make_agent(config, obs_space, act_space, announce=False))
+        if prune and config.mrs.adaptive:
+            agents[-1].hierarchy.pruner.prune(prune)
         batch_size, chunk = batch['is_first'].shape
         results.append({
             'batch_size': batch_size, 'chunk': chunk, 'pid': os.getpid(),
             'mode': 'xla' if use_xla(config) else 'graph',
             'precision': resolve_precision(config),
-            'skills': [str(s) for s in config.mrs.skills]})
+            'skills': [str(s) for s in config.mrs.skills],
+            'pruned': [str(s) for s in prune] if config.mrs.adaptive else []})
         log(f"built agent with skills {results[-1]['skills']} (batch "
             f"{batch_size} x {chunk} steps, {results[-1]['mode']}, "
             f"{results[-1]['precision']})")
@@ -428,17 +447,17 @@ def print_op_profiles(results, top=PROFILE_TOP):
 
 
 def print_ratios(ratios):
-    for size, ratio in ratios.items():
-        text = (f'{size}: mrs/director train-step median '
-                f"{ratio['train_median']:.2f}x")
-        rounds = ratio['train_median_rounds']
-        if len(rounds) > 1:
-            text += (f' (median of {len(rounds)} rounds: '
-                     + ' '.join(f'{r:.2f}' for r in rounds) + ')')
-        text += f", train-step FLOPs {ratio['train_flops']:.2f}x"
-        text += f", total parameters {ratio['parameters_total']:.2f}x"
-        print(text)
-
+    for name, by_size in ratios.items():
+        for size, ratio in by_size.items():
+            text = (f"{size}: {name} train-step median "
+                    f"{ratio['train_median']:.2f}x")
+            rounds = ratio['train_median_rounds']
+            if len(rounds) > 1:
+                text += (f' (median of {len(rounds)} rounds: '
+                         + ' '.join(f'{r:.2f}' for r in rounds) + ')')
+            text += f", train-step FLOPs {ratio['train_flops']:.2f}x"
+            text += f", total parameters {ratio['parameters_total']:.2f}x"
+            print(text)
 
 
 def print_precision_ratios(ratios):

@@ -56,6 +56,23 @@ def test_the_last_finite_resolution_is_kept():
     np.testing.assert_array_equal(pruner.active, [0, 1, 0, 1])
 
 
+def test_prune_prunes_named_finite_resolutions_at_once():
+    pruner = ResolutionPruner(SKILLS, share=0.05, window=3)
+    feed(pruner, [0.3, 0.3, 0.3, 0.1], 1)
+    pruner.prune(['2', 8])
+    np.testing.assert_array_equal(pruner.active, [0, 1, 0, 1])
+    np.testing.assert_array_equal(pruner.pruned_at, [1, -1, 1, -1])
+    feed(pruner, [0.0, 0.5, 0.0, 0.5], 1)
+    pruner.prune([2])  # Already pruned: its log keeps step 1.
+    np.testing.assert_array_equal(pruner.pruned_at, [1, -1, 1, -1])
+    for skills, message in (
+            (['inf'], 'resolution inf: the finite ones are 2, 4, 8'),
+            ([3], 'resolution 3'), ([4], 'every finite resolution')):
+        with pytest.raises(ValueError, match=message):
+            pruner.prune(skills)
+    np.testing.assert_array_equal(pruner.active, [0, 1, 0, 1])
+
+
 @pytest.fixture(scope='module')
 def hierarchy():
     """A debug hierarchy with resolution 4 pruned."""

@@ -461,6 +461,14 @@ def test_bench_ratios_pair_presets_within_each_round():
     assert ratios['train_flops'] == pytest.approx(1.5)
     assert ratios['parameters_total'] == pytest.approx(1.25)
     assert timing.compute_ratios(results[:1]) == {}
+    # Any two presets, and every preset against director or the first.
+    inverse = timing.compute_ratios(results, 'director', 'mrs')['debug']
+    assert inverse['train_median'] == pytest.approx(1 / 1.2)
+    both = timing.preset_ratios(['mrs', 'director'], results)
+    assert list(both) == ['mrs/director']
+    assert both['mrs/director']['debug'] == ratios
+    assert list(timing.preset_ratios(['mrs', 'flat'], results)) == [
+        'flat/mrs']
 
 
 def test_bench_precision_ratios_pair_precisions_within_each_round():

@@ -285,7 +285,7 @@ def test_bench_reports_steps_loop_and_ratios(tmp_path):
         assert sum(matmuls) > 10
         assert {'world_model', 'imagine', 'worker'} <= set(profile['scopes'])
         assert 0 < profile['compute_ms'] and 0 < profile['wall_ms']
-    ratios = report['ratios']['debug']
+    ratios = report['ratios']['mrs/director']['debug']
     # MRS's extra skill modules and heads are extra arithmetic.
     assert ratios['train_flops'] > 1
     assert ratios['train_median'] == pytest.approx(

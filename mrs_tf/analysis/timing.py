@@ -93,14 +93,14 @@ def timed(fn, *args):
     return time.perf_counter() - start
 
 
-def compute_ratios(results):
-    """mrs/director of the median train step, of the train step's FLOPs and
-    of the total parameters, for every size that has both presets (at
-    each precision: keyed 'size precision' when several were measured).
-    The time ratio pairs the presets measured in the same round (the
-    machine's speed drifts between minutes by more than the difference
-    measured) and is the median over rounds; every round's ratio is
-    kept."""
+def compute_ratios(results, numerator='mrs', denominator='director'):
+    """numerator/denominator (two presets) of the median train step, of the
+    train step's FLOPs and of the total parameters, for every size that
+    has both presets (at each precision: keyed 'size precision' when
+    several were measured). The time ratio pairs the presets measured in
+    the same round (the machine's speed drifts between minutes by more
+    than the difference measured) and is the median over rounds; every
+    round's ratio is kept."""
     by_key = {(r['size'], r.get('precision'), r['preset'], r['round']): r
               for r in results}
     precisions = list(dict.fromkeys(r.get('precision') for r in results))
@@ -108,25 +108,35 @@ def compute_ratios(results):
     for size in dict.fromkeys(r['size'] for r in results):
         for precision in precisions:
             pairs = [
-                (by_key[size, precision, 'mrs', round_],
-                 by_key[size, precision, 'director', round_])
+                (by_key[size, precision, numerator, round_],
+                 by_key[size, precision, denominator, round_])
                 for round_ in sorted({r['round'] for r in results})
-                if (size, precision, 'mrs', round_) in by_key
-                and (size, precision, 'director', round_) in by_key]
+                if (size, precision, numerator, round_) in by_key
+                and (size, precision, denominator, round_) in by_key]
             if not pairs:
                 continue
             rounds = [
-                m['train_median_s'] / d['train_median_s'] for m, d in pairs]
-            mrs, director = pairs[0]
+                n['train_median_s'] / d['train_median_s'] for n, d in pairs]
+            first, second = pairs[0]
             key = size if len(precisions) == 1 else f'{size} {precision}'
             ratios[key] = {
                 'train_median': statistics.median(rounds),
                 'train_median_rounds': rounds,
                 'parameters_total': (
-                    mrs['parameters']['total']
-                    / director['parameters']['total']),
-                'train_flops': mrs['train_gflop'] / director['train_gflop']}
+                    first['parameters']['total']
+                    / second['parameters']['total']),
+                'train_flops': first['train_gflop'] / second['train_gflop']}
     return ratios
+
+
+def preset_ratios(presets, results):
+    """{'preset/reference': compute_ratios}: every preset measured against
+    director if it is among them, else against the first."""
+    presets = list(dict.fromkeys(presets))
+    reference = 'director' if 'director' in presets else presets[0]
+    return {
+        f'{preset}/{reference}': compute_ratios(results, preset, reference)
+        for preset in presets if preset != reference}
 
 
 def compute_precision_ratios(results):
