@@ -52,6 +52,7 @@ def multi_worker_strategy():
 
 # tf.precision's explicit values and the compute dtype each selects.
 PRECISIONS = {'16': 'float16', '32': 'float32', 'bf16': 'bfloat16'}
+BF16_CAPABILITY = (8, 0)  # Ampere: the first GPUs with bfloat16 arithmetic
 
 
 def resolve_precision(config):
@@ -69,6 +70,24 @@ def resolve_precision(config):
         raise embodied.ConfigError(
             f'tf.precision must be auto, 16, 32 or bf16, got {value!r}')
     return PRECISIONS[value]
+
+
+def gpu_capabilities(gpus):
+    """The CUDA compute capabilities (major, minor) of physical GPUs."""
+    details = [tf.config.experimental.get_device_details(g) for g in gpus]
+    return [tuple(d['compute_capability']) for d in details
+            if 'compute_capability' in d]
+
+
+def bfloat16_gap(capabilities):
+    """Why GPUs of these compute capabilities cannot compute in bfloat16
+    (one line), or None when all can."""
+    old = [c for c in capabilities if tuple(c) < BF16_CAPABILITY]
+    if not old:
+        return None
+    return (f"compute capability {'.'.join(map(str, min(old)))} has no "
+            'bfloat16 arithmetic (Ampere, 8.0, and later have it); float16 '
+            'is the precision for this GPU')
 
 
 def setup_tensorflow(config):
@@ -109,6 +128,9 @@ def setup_tensorflow(config):
     if hosts > 1:
         multi_worker_strategy()
     dtype = resolve_precision(config)
+    gap = bfloat16_gap(gpu_capabilities(gpus)) if platform == 'gpu' else None
+    if dtype == 'bfloat16' and gap:
+        raise embodied.ConfigError(f'tf.precision bf16: {gap}')
     if config.tf.deterministic:
         tf.config.experimental.enable_op_determinism()
     # The policy's samples differ between hosts; the train step's random

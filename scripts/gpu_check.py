@@ -39,7 +39,6 @@ from embodied.envs.check import gl_info, run_in_subprocess
 AGENT_PRESETS = {'director': ['director'], 'mrs': []}
 SIZE_PRESETS = {'default': [], 'debug': ['debug']}
 PRECISIONS = {'16': 'float16', 'bf16': 'bfloat16'}
-BF16_CAPABILITY = (8, 0)  # Ampere: the first GPUs with bfloat16 arithmetic
 SKIP_LIMIT = 0.01  # share of skipped steps allowed in the second half:
 # the scale doubles after 1000 finite steps and may overflow once then
 LEARN_STEPS = 200  # from here on the model loss must fall (noise below)
@@ -138,30 +137,26 @@ def make_config(args, preset, precision):
 
 def start_tensorflow(config):
     import tensorflow as tf
-    from mrs_tf.tf_setup import setup_tensorflow
-    platform, _ = setup_tensorflow(config)
+    from mrs_tf import tf_setup
+    platform, _ = tf_setup.setup_tensorflow(config)
     print(f'TensorFlow {tf.__version__} on {platform}, {config.tf.jit}')
     devices = tf.config.list_physical_devices()
-    capabilities = []
     for device in devices:
         details = tf.config.experimental.get_device_details(device) \
             if device.device_type == 'GPU' else {}
-        if 'compute_capability' in details:
-            capabilities.append(tuple(details['compute_capability']))
         print(f'  {device.name} {details or ""}')
+    gpus = [d for d in devices if d.device_type == 'GPU']
     return {'platform': platform, 'devices': [d.name for d in devices],
-            'compute_capabilities': capabilities}
+            'compute_capabilities': tf_setup.gpu_capabilities(gpus)}
 
 
 def supported_precisions(precisions, setup):
     """The precisions to check: bfloat16 only on a CPU or on GPUs of compute
     capability 8.0 or later (a note says why it is left out)."""
-    old = [c for c in setup['compute_capabilities'] if c < BF16_CAPABILITY]
-    if setup['platform'] == 'gpu' and old and 'bf16' in precisions:
-        print(f'note: bfloat16 left out: compute capability '
-              f"{'.'.join(map(str, min(old)))} has no bfloat16 arithmetic "
-              '(Ampere, 8.0, and later have it); float16 is the precision '
-              'for this GPU')
+    from mrs_tf.tf_setup import bfloat16_gap
+    gap = bfloat16_gap(setup['compute_capabilities'])
+    if setup['platform'] == 'gpu' and gap and 'bf16' in precisions:
+        print(f'note: bfloat16 left out: {gap}')
         return [b for b in precisions if b != 'bf16']
     return list(precisions)
 

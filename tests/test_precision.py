@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import embodied
 from conftest import build_agent, restored
-from mrs_tf import checkpoint_keys, profiling
+from mrs_tf import checkpoint_keys, profiling, tf_setup
 from mrs_tf.optimizer import Optimizer
 
 # Mode: the data it trains on and the session's float32 agent of that data.
@@ -187,6 +187,20 @@ def test_bfloat16_products_run_in_bfloat16(bfloat, capsys):
                   f'{k} {v:.1%}' for k, v in shares.items()))
     for name, share in shares.items():
         assert share >= BF16_SHARE, (name, shares)
+
+
+@pytest.mark.parametrize('capabilities, oldest', [
+    ([(7, 5)], '7.5'), ([(8, 6), (7, 0), (7, 5)], '7.0'), ([(8, 0)], None),
+    ([(8, 6), (9, 0)], None), ([], None)])
+def test_bfloat16_needs_ampere_or_later(capabilities, oldest):
+    """What setup_tensorflow refuses bf16 with and gpu_check leaves bf16
+    out for: any GPU below compute capability 8.0 (RTX 5000, the paper's
+    GPU, is 7.5)."""
+    gap = tf_setup.bfloat16_gap(capabilities)
+    if oldest is None:
+        assert gap is None
+    else:
+        assert gap.startswith(f'compute capability {oldest} has no bfloat16')
 
 
 def test_overflow_step_is_skipped_and_leaves_the_agent_untouched(half):
