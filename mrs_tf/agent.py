@@ -137,7 +137,8 @@ class Agent(tf.Module):
         """Creates every variable by one eager train step on a batch of
         zeros long enough for the longest skill (the weights take that
         step)."""
-        steps = max(self.hierarchy.skills.lengths, default=1) + 1
+        skills = self.hierarchy.skills
+        steps = max(skills.lengths if skills else (), default=1) + 1
         data = {
             k: np.zeros((1, steps) + v.shape, v.dtype)
             for k, v in self.obs_space.items()}
@@ -186,7 +187,7 @@ class Agent(tf.Module):
         """For model states [B, ...]: the candidate goal of every
         resolution decoded to observations {key: [B, N, ...]} (images and
         vectors) and the resolution the choice head picks [B] (paper Sec.
-        3.3, App. G), as numpy."""
+        3.3, App. G), as numpy; a ConfigError for flat (no manager)."""
         latent = {k: tf.convert_to_tensor(v) for k, v in latent.items()}
         with self.scope():
             goals, choice = self.hierarchy.candidate_goal_observations(latent)
@@ -312,8 +313,9 @@ class Agent(tf.Module):
         choice = self.config.eval_choice if mode == 'eval' else 'learned'
         dist, carry = self.hierarchy.policy(latent, carry, choice=choice)
         action = dist.mode() if mode == 'eval' else dist.sample()
-        _, choice = self.hierarchy.manager.actor.unpack(carry['skill'])
-        outs = {'action': self._env_action(action), 'log_choice': choice}
+        outs = {
+            'action': self._env_action(action),
+            'log_choice': self.hierarchy.chosen(carry['skill'])}
         return outs, (latent, carry, action)
 
     def _env_action(self, action):
@@ -371,7 +373,7 @@ class Agent(tf.Module):
     def _report(self, data):
         data = self.preprocess(data)
         report = self.wm.report(data)
-        if self.wm.heads['decoder'].cnn_shapes:
+        if self.hierarchy.manager and self.wm.heads['decoder'].cnn_shapes:
             post, _ = self.wm.observe({k: v[:2] for k, v in data.items()})
             for key, video in self.hierarchy.goal_video(post).items():
                 report[f'goals_{key}'] = video

@@ -176,11 +176,12 @@ def _skill_problems(config):
             'mrs.expl_reward vanilla needs the inf skill in mrs.skills')
     if not config.mrs.manager and (
             'goal' in config.worker_inputs or config.worker_rews.goal
-            or config.worker_rews.expl):
+            or config.worker_rews.expl or config.mrs.adaptive):
         problems.append(
-            'mrs.manager False (flat) leaves no goal or exploration reward: '
-            'worker_inputs must not hold goal and worker_rews.goal and '
-            '.expl must be 0 (see the flat preset)')
+            'mrs.manager False (flat) leaves no goal, exploration reward or '
+            'resolutions to prune: worker_inputs must not hold goal, '
+            'worker_rews.goal and .expl must be 0 and mrs.adaptive False '
+            '(see the flat preset)')
     # Without a manager the worker's piece is the whole horizon (flat).
     if config.mrs.manager and config.imag_horizon % config.skill_duration:
         problems.append(

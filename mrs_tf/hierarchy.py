@@ -29,6 +29,16 @@ class Hierarchy(Module):
         self.wm = wm
         self.config = config
         self.duration = piece_length(config)
+        self.skills = self.pruner = self.manager = None
+        if config.mrs.manager:
+            self._build_manager(config)
+        self.worker = ActorCritic(
+            WorkerActor(act_space, config), REWARD_KEYS, config.worker_rews,
+            config.update({'critic.inputs': config.worker_inputs}))
+
+    def _build_manager(self, config):
+        """The skill modules (Sec. 3.1-3.2), the pruner of mrs.adaptive and
+        the manager (Sec. 3.3); the flat baseline has none of them."""
         self.skills = SkillModules(
             config.mrs.skills, config.skill_shape, config.rssm.deter, config)
         self.pruner = ResolutionPruner(
@@ -39,23 +49,31 @@ class Hierarchy(Module):
                 len(self.skills.skills), config.skill_shape, config,
                 self.pruner.active if self.pruner else None),
             REWARD_KEYS, config.manager_rews, config)
-        self.worker = ActorCritic(
-            WorkerActor(act_space, config), REWARD_KEYS, config.worker_rews,
-            config.update({'critic.inputs': config.worker_inputs}))
 
     def initial(self, batch_size):
-        goal_size = self.config.rssm.deter
+        """The carry: steps taken, the manager's action and the goal. Flat
+        keeps them at zero; its skill is empty."""
+        skill_size = self.manager.actor.action_size if self.manager else 0
         return {
             'step': tf.zeros([batch_size], tf.int32),
-            'skill': tf.zeros(
-                [batch_size, self.manager.actor.action_size], tf.float32),
-            'goal': tf.zeros([batch_size, goal_size], tf.float32),
+            'skill': tf.zeros([batch_size, skill_size], tf.float32),
+            'goal': tf.zeros([batch_size, self.config.rssm.deter], tf.float32),
         }
+
+    def chosen(self, skill):
+        """The one-hot resolution choice [..., N] in the carry's `skill`;
+        flat pursues the single 'inf' resolution of its preset."""
+        if not self.manager:
+            return tf.ones(tf.concat([tf.shape(skill)[:-1], [1]], 0))
+        return self.manager.actor.unpack(skill)[1]
 
     def policy(self, latent, carry, update=None, choice='learned'):
         """The worker's action distribution and the new carry, the manager
         choosing the goals (see pursue). `choice` replaces the choice head
-        for evaluation (choice_policy.py)."""
+        for evaluation (choice_policy.py). Without a manager the carry's
+        skill and goal never change."""
+        if not self.manager:
+            update = False
         return self.pursue(
             latent, carry, lambda: self._propose(latent, choice), update)
 
@@ -97,10 +115,17 @@ class Hierarchy(Module):
         except ValueError as error:
             raise embodied.ConfigError(str(error)) from None
 
+    def require_manager(self, purpose):
+        """ConfigError for analyses of the manager on the flat baseline."""
+        if not self.manager:
+            raise embodied.ConfigError(
+                f'{purpose} need a manager; mrs.manager is False (flat)')
+
     def candidate_goals(self, latent):
         """Paper Sec. 3.3: a skill z_i from every head, decoded to the
         candidate goals g_i = dec_i(z_i, s_t) [B, N, D], and the choice
         head's one-hot sample c [B, N]."""
+        self.require_manager('candidate goals')
         skills, choice = self.manager.actor.sample(nets.sg(latent))
         goals = self.skills.decode_all(
             skills, tf.cast(latent['deter'], tf.float32))
@@ -144,8 +169,7 @@ class Hierarchy(Module):
             metrics.update(
                 self._choice_metrics(traj['skill'][0], 'imag_choice'))
         if self.pruner:
-            _, choice = self.manager.actor.unpack(
-                traj['skill'][::self.duration])
+            choice = self.chosen(traj['skill'][::self.duration])
             shares = replicas.mean(tf.reduce_mean(choice, [0, 1]))
             metrics.update(self.pruner.update(shares))
         return traj, metrics
@@ -153,7 +177,8 @@ class Hierarchy(Module):
     def imagine(self, start, policy=None):
         """The trajectory [H + 1, N, ...] imagined from the start states
         [N, ...] by the hierarchy's policy, or by `policy(state, carry, t)
-        -> (action, carry)`, with its three reward streams."""
+        -> (action, carry)`, with its three reward streams (flat: only the
+        extrinsic one)."""
         def hierarchy_policy(state, carry, t):
             update = None if t is None else t % self.duration == 0
             dist, carry = self.policy(state, carry, update)
@@ -164,11 +189,11 @@ class Hierarchy(Module):
             policy, start, self.config.imag_horizon, initial)
         with tf.name_scope('rewards'):
             traj['reward_extr'] = self.wm.heads['reward'](traj).mean()[1:]
-            if self.config.mrs.manager:
+            if self.manager:
                 with tf.name_scope('exploration'):
                     traj['reward_expl'] = self.exploration_reward(traj)
-            traj['reward_goal'] = trajectory.goal_reward_cosine_max(
-                tf.cast(traj['deter'], tf.float32), traj['goal'])
+                traj['reward_goal'] = trajectory.goal_reward_cosine_max(
+                    tf.cast(traj['deter'], tf.float32), traj['goal'])
         return traj
 
     def exploration_reward(self, traj):
@@ -189,8 +214,7 @@ class Hierarchy(Module):
         return tf.reduce_min(errors, 0)
 
     def _choice_metrics(self, skill, prefix):
-        _, choice = self.manager.actor.unpack(skill)
-        freq = tf.reduce_mean(choice, 0)
+        freq = tf.reduce_mean(self.chosen(skill), 0)
         return {
             f'{prefix}_{name}': freq[i]
             for i, name in enumerate(self.skills.skills)}

@@ -17,8 +17,9 @@ def count_for_flags(argv):
 
 def count(agent):
     """{name: parameters}; `total` sums the optimised ones (the critics'
-    slow target copies are listed but not summed). The agent's variables
-    must exist (Agent.build)."""
+    slow target copies are listed but not summed); flat has no goal
+    autoencoder and no manager entries. The agent's variables must exist
+    (Agent.build)."""
     wm, hier = agent.wm, agent.hierarchy
     skills = hier.skills
     counts = {
@@ -29,11 +30,15 @@ def count(agent):
         'wm/cont_head': _count(wm.heads['cont']),
     }
     counts['wm/total_optimized'] = sum(counts.values())
-    counts['hier/goal_encoder'] = _count(skills.encoder, skills.encoder_heads)
-    counts['hier/goal_decoder'] = _count(
-        skills.decoder_inputs, skills.decoder, skills.decoder_head)
+    if skills:
+        counts['hier/goal_encoder'] = _count(
+            skills.encoder, skills.encoder_heads)
+        counts['hier/goal_decoder'] = _count(
+            skills.decoder_inputs, skills.decoder, skills.decoder_head)
     for name, actor_critic in (
             ('manager', hier.manager), ('worker', hier.worker)):
+        if not actor_critic:
+            continue
         counts[f'hier/{name}_actor'] = _count(actor_critic.actor)
         for key, critic in actor_critic.critics.items():
             counts[f'hier/{name}_critic_{key}/net'] = _count(critic.net)

@@ -160,6 +160,9 @@ def plot_tsne(steps, resolutions, args, rng):
 
 
 def plot_goals(agent, resolutions, args, rng):
+    if not agent.hierarchy.manager:
+        print('Skipping goals: a flat run has no manager.')
+        return []
     episodes = trained.replay_episodes(args.logdir / 'replay')
     if not episodes:
         print(f"Skipping goals: no episodes in {args.logdir / 'replay'}.")

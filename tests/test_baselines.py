@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT, debug_run, time_major
-from mrs_tf import configs, replicas
+from conftest import ROOT, build_agent, debug_run, time_major
+from mrs_tf import checkpoint_keys, configs, parameter_counts, replicas
 from mrs_tf.hierarchy import Hierarchy, override_choice
 from mrs_tf.meta_controller import MetaController
 
@@ -90,6 +90,8 @@ def test_flat_needs_a_goal_free_worker():
     with pytest.raises(embodied.ConfigError, match='mrs.manager False'):
         configs.parse(
             ['--configs', 'flat', '--worker_inputs', 'deter', 'stoch', 'goal'])
+    with pytest.raises(embodied.ConfigError, match='mrs.adaptive False'):
+        configs.parse(['--configs', 'flat', '--mrs.adaptive', 'True'])
 
 
 @pytest.mark.parametrize('order', [('flat', 'debug'), ('debug', 'flat')])
@@ -107,6 +109,44 @@ def test_flat_worker_pieces_are_the_whole_horizon_in_any_preset_order(
     with pytest.raises(embodied.ConfigError, match='multiple of skill_dur'):
         configs.parse(odd + ['--mrs.manager', 'True', '--worker_inputs',
                              'deter', 'stoch', 'goal'])
+
+
+def test_flat_has_only_a_world_model_and_a_worker():
+    """Agent.build takes one (eager) train step; the compiled one runs in
+    test_debug_run_of_a_baseline_preset."""
+    space = embodied.Space
+    obs_space = {
+        'vector': space(np.float32, (3,)), 'reward': space(np.float32),
+        'is_first': space(bool), 'is_last': space(bool),
+        'is_terminal': space(bool)}
+    act_space = {'action': space(np.float32, (1,), -1, 1)}
+    agent = build_agent(
+        obs_space, act_space, configs.parse(['--configs', 'flat', 'debug']))
+    agent.build()
+    hierarchy = agent.hierarchy
+    assert hierarchy.manager is hierarchy.skills is hierarchy.pruner is None
+    keys = checkpoint_keys.variables_by_key(tf.train.Checkpoint(agent=agent))
+    assert not [k for k in keys if '/manager/' in k or '/skills/' in k]
+    size = lambda variables: sum(int(np.prod(v.shape)) for v in variables)
+    assert size(agent.trainable_variables) == size(
+        agent.wm.trainable_variables) + size(
+            hierarchy.worker.trainable_variables)
+    counts = parameter_counts.count(agent)
+    assert counts['total'] == counts['wm/total_optimized'] + sum(
+        counts[k] for k in ('hier/worker_actor',
+                            'hier/worker_critic_extr/net'))
+    obs = {k: np.zeros((2,) + v.shape, v.dtype) for k, v in obs_space.items()}
+    obs['is_first'][:] = True
+    state = None
+    for _ in range(3):
+        outs, state = agent.policy(obs, state)
+        np.testing.assert_array_equal(outs['log_choice'], np.ones((2, 1)))
+        obs['is_first'][:] = False
+    latent, carry, _ = state
+    assert not np.any(carry['goal'].numpy())
+    assert int(carry['step'][0]) == 3
+    with pytest.raises(embodied.ConfigError, match='need a manager'):
+        agent.goal_observations(latent)
 
 
 @pytest.mark.slow

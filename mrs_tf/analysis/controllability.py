@@ -42,6 +42,7 @@ def probe(agent, starts, samples):
     from mrs_tf import nets
     from mrs_tf.distributions import normalized_entropy
     hierarchy = agent.hierarchy
+    hierarchy.require_manager('controllability probes')
     heads, choice = hierarchy.manager.actor(nets.sg(starts))
     choice_probs = (
         tf.reduce_mean(choice.probs_parameter(), 0).numpy()
