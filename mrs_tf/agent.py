@@ -69,14 +69,18 @@ class Agent(tf.Module):
         jit = use_xla(config) and not self._distributed
         self._clusters = use_xla(config) and cluster.host()[1] > 1
         compile = lambda fn: tf.function(fn, jit_compile=jit)
+        # Each function takes `live`, the resolutions not pruned
+        # (Hierarchy.sync_live), only as its trace key: a pruning retraces
+        # them once, and the new traces leave the pruned modules out.
         self._policy_fns = {
-            mode: compile(lambda obs, state, mode=mode:
+            mode: compile(lambda obs, state, live, mode=mode:
                           self._policy(obs, state, mode))
             for mode in MODES}
         self._train_fn = (
-            tf.function(self._train_replicas) if self._distributed
-            else compile(self._train))
-        self._report_fn = compile(self._report)
+            tf.function(lambda data, live: self._train_replicas(data))
+            if self._distributed
+            else compile(lambda data, live: self._train(data)))
+        self._report_fn = compile(lambda data, live: self._report(data))
         self._checkpoint = tf.train.Checkpoint(agent=self)
 
     @property
@@ -95,7 +99,8 @@ class Agent(tf.Module):
         if state is None:
             state = self._initial_policy_state(len(obs['is_first']))
         with self.scope():
-            outs, state = self._policy_fns[mode](obs, state)
+            outs, state = self._policy_fns[mode](
+                obs, state, self.hierarchy.sync_live())
         return {k: v.numpy() for k, v in outs.items()}, state
 
     def eval_variant(self):
@@ -125,12 +130,13 @@ class Agent(tf.Module):
             data = self.strategy.experimental_distribute_values_from_function(
                 lambda context: self._replica_slice(data, context))
         with self.scope():
-            metrics = self._train_fn(data)
+            metrics = self._train_fn(data, self.hierarchy.sync_live())
         return state, {k: v.numpy() for k, v in metrics.items()}
 
     def report(self, data):
         with self.scope():
-            report = self._report_fn(self._inputs(data))
+            report = self._report_fn(
+                self._inputs(data), self.hierarchy.sync_live())
         return {k: v.numpy() for k, v in report.items()}
 
     def build(self):
@@ -160,7 +166,7 @@ class Agent(tf.Module):
         """The compiler's IR of the train step for this batch (XLA only)."""
         with self.scope():
             return self._train_fn.experimental_get_compiler_ir(
-                self._inputs(data))(stage=stage)
+                self._inputs(data), self.hierarchy.sync_live())(stage=stage)
 
     def graphs(self, data, obs):
         """The traced graphs {'train', 'policy'} of one train step on the
@@ -168,12 +174,14 @@ class Agent(tf.Module):
         observations `obs` (a batch of environments); traced now unless
         these shapes were traced before."""
         with self.scope():
-            train = self._train_fn.get_concrete_function(self._inputs(data))
+            live = self.hierarchy.sync_live()
+            train = self._train_fn.get_concrete_function(
+                self._inputs(data), live)
             obs = {k: tf.convert_to_tensor(v) for k, v in obs.items()
                    if k in self.obs_space}
             state = self._initial_policy_state(len(obs['is_first']))
             policy = self._policy_fns['train'].get_concrete_function(
-                obs, state)
+                obs, state, live)
         return {'train': train.graph, 'policy': policy.graph}
 
     def observe(self, data):

@@ -44,6 +44,7 @@ class Hierarchy(Module):
         self.pruner = ResolutionPruner(
             config.mrs.skills, config.mrs.prune_share,
             config.mrs.prune_window) if config.mrs.adaptive else None
+        self.live = self.skills.skills
         self.manager = ActorCritic(
             MetaController(
                 len(self.skills.skills), config.skill_shape, config,
@@ -104,6 +105,17 @@ class Hierarchy(Module):
         return nets.sg({
             'skill': self.manager.actor.pack(skills, choice), 'goal': goal})
 
+    def sync_live(self):
+        """The resolutions not pruned, read from the pruner (eagerly, between
+        compiled calls) into `live`: the skill modules the traced steps
+        compute. The agent passes it to its compiled functions, so each
+        pruning retraces them once and pruned modules cost nothing."""
+        if self.pruner:
+            active = self.pruner.active.numpy()
+            self.live = tuple(
+                s for s, a in zip(self.skills.skills, active) if a > 0)
+        return self.live
+
     def check_eval_choice(self, choice):
         """ConfigError when the evaluation choice policy needs a resolution
         that pruning removed (read the active set after loading weights)."""
@@ -128,7 +140,7 @@ class Hierarchy(Module):
         self.require_manager('candidate goals')
         skills, choice = self.manager.actor.sample(nets.sg(latent))
         goals = self.skills.decode_all(
-            skills, tf.cast(latent['deter'], tf.float32))
+            skills, tf.cast(latent['deter'], tf.float32), self.live)
         # Exactly one-hot: the straight-through sample is off by rounding.
         return skills, tf.round(choice), goals
 
@@ -147,10 +159,9 @@ class Hierarchy(Module):
         Without a manager (mrs.manager False, the flat baseline) only the
         worker trains, on the extrinsic reward."""
         manager = self.config.mrs.manager
-        active = self.pruner.active if self.pruner else None
         # Name scopes name the parts of the step in op profiles.
         with tf.name_scope('skills'):
-            metrics = self.skills.train(feat, active) if manager else {}
+            metrics = self.skills.train(feat, self.live) if manager else {}
         with tf.GradientTape(persistent=True) as tape, \
                 tf.name_scope('imagine'):
             traj = self.imagine(start)
@@ -199,18 +210,14 @@ class Hierarchy(Module):
     def exploration_reward(self, traj):
         """Eq. 6: how badly the best finite skill module explains the move
         from the start state to each later state; 'vanilla' uses the inf
-        module's reconstruction error (Director)."""
+        module's reconstruction error (Director). Pruned modules are left
+        out."""
         feat = tf.cast(traj['deter'], tf.float32)
         feat, start = feat[1:], feat[:1]
         vanilla = self.config.mrs.expl_reward == 'vanilla'
-        skills = [INF] if vanilla else self.skills.lengths
+        skills = [INF] if vanilla else [s for s in self.live if s != INF]
         with replicas.batch_axis(1):
             errors = self.skills.reconstruction_errors(skills, feat, start)
-        if self.pruner and not vanilla:  # Pruned modules explain nothing.
-            index = [self.skills.skills.index(s) for s in skills]
-            pruned = 1.0 - tf.gather(self.pruner.active, index)
-            shape = [-1] + [1] * (errors.shape.rank - 1)
-            errors += 1e9 * tf.reshape(pruned, shape)
         return tf.reduce_min(errors, 0)
 
     def _choice_metrics(self, skill, prefix):

@@ -77,10 +77,13 @@ class Optimizer(tf.Module):
         return [(var, m, v) for var, (m, v) in zip(
             self._trained, self._moments)]
 
-    def minimize(self, tape, loss, modules, restore=()):
+    def minimize(self, tape, loss, modules, restore=(), unused=False):
         """Takes one step on the gradient of the scalar float32 loss recorded
         on tape, w.r.t. the trainable variables of modules (one or a list).
-        restore: a snapshot() to put back if the step is skipped.
+        restore: a snapshot() to put back if the step is skipped. A
+        variable the loss does not reach is an error, unless `unused` says
+        some may sit out this step (pruned skill modules): their gradient
+        is zero.
         Returns metrics {name}_loss, _grad_norm, _grad_steps and, under
         float16, _loss_scale and _grad_overflow."""
         assert loss.dtype == tf.float32 and loss.shape.rank == 0, loss
@@ -90,6 +93,9 @@ class Optimizer(tf.Module):
             with tape:
                 loss = loss * self.loss_scale
         grads = tape.gradient(loss, variables)
+        if unused:
+            grads = [tf.zeros_like(v) if g is None else g
+                     for v, g in zip(variables, grads)]
         for var, grad in zip(variables, grads):
             if grad is None:
                 raise RuntimeError(

@@ -75,13 +75,16 @@ class SkillModules(Module):
             x = layer(x)
         return self.decoder_head(x)
 
-    def decode_all(self, skills, context):
+    def decode_all(self, skills, context, live=None):
         """Candidate goals [B, N, D] from one skill [B, *skill_shape] per
-        module."""
+        module; only the modules in `live` (default all) are decoded, the
+        goals of the others are zeros (pruned: never chosen)."""
+        live = self.skills if live is None else live
         goals = [
-            self.decode(skill, z, context).mode()
+            self.decode(skill, z, context).mode() if skill in live else None
             for skill, z in zip(self.skills, skills)]
-        return tf.stack(goals, 1)
+        zeros = tf.zeros_like(next(g for g in goals if g is not None))
+        return tf.stack([zeros if g is None else g for g in goals], 1)
 
     def reconstruction_errors(self, skills, goal, context):
         """Mean squared error of encoding and decoding goal given context,
@@ -111,21 +114,25 @@ class SkillModules(Module):
                 f'{feat.shape[1]} steps')
         return feat[:, :-skill], feat[:, skill:]
 
-    def train(self, feat, active=None):
-        """One step on the sum of the modules' ELBOs on replay states;
-        `active` [N] (1 or 0) leaves pruned modules out (pruning.py)."""
+    def train(self, feat, live=None):
+        """One step on the sum of the ELBOs of the modules in `live`
+        (default all) on replay states; pruned modules (pruning.py) are
+        left out of the step."""
         feat = tf.stop_gradient(tf.cast(feat, tf.float32))
         metrics = {}
+        live = self.skills if live is None else live
         adapted = self.opt.snapshot(self.kl_scales.values())
         with tf.GradientTape() as tape:
             losses = []
-            for i, skill in enumerate(self.skills):
+            for skill in live:
                 loss, mets = self.elbo(skill, *self.pairs(skill, feat))
-                losses.append(loss if active is None else active[i] * loss)
+                losses.append(loss)
                 metrics.update(
                     {f'skill{skill}_{k}': v for k, v in mets.items()})
             loss = tf.add_n(losses)
-        metrics.update(self.opt.minimize(tape, loss, self, restore=adapted))
+        metrics.update(self.opt.minimize(
+            tape, loss, self, restore=adapted,
+            unused=len(live) < len(self.skills)))
         return metrics
 
     def elbo(self, skill, context, goal):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT, time_major
+from conftest import ROOT, restored, time_major
 from mrs_tf import replicas
 from mrs_tf.hierarchy import Hierarchy
 from mrs_tf.pruning import ResolutionPruner
@@ -80,7 +80,8 @@ def hierarchy():
     assert tuple(config.mrs.skills) == SKILLS
     act_space = embodied.Space(np.float32, (2,), -1, 1)
     module = Hierarchy(None, act_space, config)
-    module.pruner.active.assign([1.0, 0.0, 1.0, 1.0])
+    module.pruner.prune([4])
+    assert module.sync_live() == (2, 8, 'inf')
     return module
 
 
@@ -111,27 +112,52 @@ def test_a_pruned_resolution_is_never_chosen_and_gets_no_gradient(hierarchy):
 def test_a_pruned_skill_module_stops_training(hierarchy):
     skills = hierarchy.skills
     feat = tf.random.stateless_normal([2, 12, 32], [3, 4])
-    skills.train(feat, hierarchy.pruner.active)  # Builds the variables.
+    skills.train(feat, hierarchy.live)  # Builds the variables.
     def biases(skill):  # Weight decay spares them: only gradients move them.
         modules = [skills.encoder_heads[skill], skills.decoder_inputs[skill]]
         return [v.numpy().copy() for m in modules for v in m.variables
                 if 'kernel' not in v.name]
     before = {s: biases(s) for s in ('2', '4')}
-    skills.train(feat, hierarchy.pruner.active)
+    skills.train(feat, hierarchy.live)
     moved = lambda s: any(
         not np.array_equal(a, b) for a, b in zip(before[s], biases(s)))
     assert moved('2') and not moved('4')
+
+
+def test_a_pruning_retraces_once_and_leaves_the_module_out(
+        proprio_agent, proprio_data):
+    """The compiled steps compute only the resolutions not pruned: a
+    pruning retraces train and policy once, after which the pruned
+    module's ELBO is gone from the train step."""
+    _, _, replay, config = proprio_data
+    agent, batch = proprio_agent, replay.sample(config.batch_size)
+    obs = {k: v[:2, 0] for k, v in batch.items() if k != 'action'}
+    with restored(agent):
+        _, metrics = agent.train(batch)
+        agent.policy(obs)
+        assert 'skill4_rec' in metrics
+        before = agent.traces()
+        agent.hierarchy.pruner.prune([4])
+        for _ in range(2):
+            _, metrics = agent.train(batch)
+            agent.policy(obs)
+        after = agent.traces()
+    assert after['train'] == before['train'] + 1
+    assert after['policy_train'] == before['policy_train'] + 1
+    assert 'skill4_rec' not in metrics and 'skill2_rec' in metrics
 
 
 def test_the_exploration_reward_ignores_pruned_modules(hierarchy):
     feat = tf.random.stateless_normal([5, 6, 32], [5, 6])
     with replicas.keyed(KEY):
         reward = hierarchy.exploration_reward({'deter': feat})
-    with replicas.keyed(KEY), replicas.batch_axis(1):
-        errors = hierarchy.skills.reconstruction_errors(
-            hierarchy.skills.lengths, feat[1:], feat[:1])
-    np.testing.assert_allclose(reward, tf.reduce_min(errors[::2], 0))
-    assert not np.allclose(reward, tf.reduce_min(errors, 0))
+    errors = {}
+    for skills in ((2, 8), (2, 4, 8)):
+        with replicas.keyed(KEY), replicas.batch_axis(1):
+            errors[skills] = hierarchy.skills.reconstruction_errors(
+                skills, feat[1:], feat[:1])
+    np.testing.assert_allclose(reward, tf.reduce_min(errors[2, 8], 0))
+    assert not np.allclose(reward, tf.reduce_min(errors[2, 4, 8], 0))
 
 
 def test_the_pruned_set_survives_a_checkpoint(hierarchy, tmp_path):

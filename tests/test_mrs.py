@@ -180,6 +180,7 @@ def test_exploration_reward_is_min_over_finite_modules(skills, feat):
     from mrs_tf.hierarchy import Hierarchy
     hier = Hierarchy.__new__(Hierarchy)
     hier.skills, hier.config, hier.pruner = skills, config, None
+    hier.live = skills.skills
     deter = tf.transpose(feat, [1, 0, 2])
     key = tf.constant([3, 0], tf.int64)
     with replicas.keyed(key):
