@@ -197,6 +197,7 @@ class Agent(tf.Module):
         vectors) and the resolution the choice head picks [B] (paper Sec.
         3.3, App. G), as numpy; a ConfigError for flat (no manager)."""
         latent = {k: tf.convert_to_tensor(v) for k, v in latent.items()}
+        self.hierarchy.sync_live()
         with self.scope():
             goals, choice = self.hierarchy.candidate_goal_observations(latent)
         return (

@@ -30,6 +30,7 @@ class Hierarchy(Module):
         self.config = config
         self.duration = piece_length(config)
         self.skills = self.pruner = self.manager = None
+        self.live = ()  # The resolutions not pruned (sync_live).
         if config.mrs.manager:
             self._build_manager(config)
         self.worker = ActorCritic(
