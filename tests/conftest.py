@@ -73,12 +73,19 @@ def restored(agent):
 
 
 FIRST_STEPS = {}
+FIRST_TRACES = {}
 
 
 def first_step(agent):
     """The batch a shared agent took its first train step on, and that
     step's metrics."""
     return FIRST_STEPS[id(agent)]
+
+
+def first_traces(agent):
+    """How often a shared agent's train function traced in its first
+    step (later tests may prune, which retraces)."""
+    return FIRST_TRACES[id(agent)]
 
 
 def shared_agent(data, batch=None, **overrides):
@@ -90,6 +97,7 @@ def shared_agent(data, batch=None, **overrides):
     agent = build_agent(obs_space, act_space, config.update(overrides))
     batch = replay.sample(config.batch_size) if batch is None else batch
     FIRST_STEPS[id(agent)] = batch, agent.train(batch)[1]
+    FIRST_TRACES[id(agent)] = agent.traces()['train']
     snapshot = values(agent)
     yield agent
     changed = [

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import embodied
-from conftest import ROOT, build_agent, time_major
+from conftest import ROOT, time_major
 from mrs_tf import replicas
 from mrs_tf.hierarchy import Hierarchy
 from mrs_tf.pruning import ResolutionPruner
@@ -122,31 +122,6 @@ def test_a_pruned_skill_module_stops_training(hierarchy):
     moved = lambda s: any(
         not np.array_equal(a, b) for a, b in zip(before[s], biases(s)))
     assert moved('2') and not moved('4')
-
-
-@pytest.mark.slow
-def test_a_pruning_retraces_once_and_leaves_the_module_out(proprio_data):
-    """The compiled steps compute only the resolutions not pruned: a
-    pruning retraces train and policy once, after which the pruned
-    module's ELBO is gone from the train step. Its own agent: the
-    session's agents count their traces (test_agent.py)."""
-    obs_space, act_space, replay, config = proprio_data
-    agent = build_agent(
-        obs_space, act_space, config.update({'mrs.adaptive': True}))
-    batch = replay.sample(config.batch_size)
-    obs = {k: v[:2, 0] for k, v in batch.items() if k != 'action'}
-    _, metrics = agent.train(batch)
-    agent.policy(obs)
-    assert 'skill4_rec' in metrics
-    before = agent.traces()
-    agent.hierarchy.pruner.prune([4])
-    for _ in range(2):
-        _, metrics = agent.train(batch)
-        agent.policy(obs)
-    after = agent.traces()
-    assert after['train'] == before['train'] + 1
-    assert after['policy_train'] == before['policy_train'] + 1
-    assert 'skill4_rec' not in metrics and 'skill2_rec' in metrics
 
 
 def test_the_exploration_reward_ignores_pruned_modules(hierarchy):

@@ -119,19 +119,25 @@ def test_a_loaded_agent_continues_exactly_with_a_pruned_resolution(
     equal. The pruned set, its window's counts and the pruning log come
     back, and the pruned resolution keeps a choice probability of zero.
     The fresh agent is the session's second agent of the same config: the
-    load overwrites every value it holds."""
+    load overwrites every value it holds. The pruning retraces the saved
+    agent's train step once, and the new trace leaves the pruned module
+    out (its ELBO metrics are gone)."""
     _, _, replay, config = proprio_data
     saved, fresh = proprio_agent, second_proprio_agent
     assert tuple(config.mrs.skills) == (2, 4, 8, 'inf')
     batch = replay.sample(config.batch_size)
     with restored(saved), restored(fresh):
-        saved.hierarchy.pruner.active.assign([1.0, 0.0, 1.0, 1.0])
-        saved.hierarchy.pruner.pruned_at.assign([-1, 1, -1, -1])
+        traces = saved.traces()['train']
+        saved.hierarchy.pruner.prune([4])
         for _ in range(2):
-            saved.train(replay.sample(config.batch_size))
+            _, metrics = saved.train(replay.sample(config.batch_size))
+        assert saved.traces()['train'] == traces + 1
+        assert 'skill4_rec' not in metrics and 'skill2_rec' in metrics
         diff = restore_differences(saved, fresh, batch, tmp_path)
         np.testing.assert_array_equal(
             fresh.hierarchy.pruner.active, [1, 0, 1, 1])
+        np.testing.assert_array_equal(
+            fresh.hierarchy.pruner.pruned_at, saved.hierarchy.pruner.pruned_at)
         dists, _ = policy_trace(fresh, batch)
         for step in dists:
             probs = tf.nn.softmax(step['choice'][0])
