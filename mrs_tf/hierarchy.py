@@ -159,22 +159,22 @@ class Hierarchy(Module):
         manager on a trajectory imagined from the start states [N, ...].
         Without a manager (mrs.manager False, the flat baseline) only the
         worker trains, on the extrinsic reward."""
-        manager = self.config.mrs.manager
         # Name scopes name the parts of the step in op profiles.
         with tf.name_scope('skills'):
-            metrics = self.skills.train(feat, self.live) if manager else {}
+            metrics = (
+                self.skills.train(feat, self.live) if self.manager else {})
         with tf.GradientTape(persistent=True) as tape, \
                 tf.name_scope('imagine'):
             traj = self.imagine(start)
             worker_traj = trajectory.split_traj(
                 traj, self.duration, self.config.discount)
-            if manager:
+            if self.manager:
                 manager_traj = trajectory.abstract_traj(
                     traj, self.duration, self.config.discount)
         with tf.name_scope('worker'):
             mets = self.worker.update(worker_traj, tape)
         metrics.update({f'worker_{k}': v for k, v in mets.items()})
-        if manager:
+        if self.manager:
             with tf.name_scope('manager'):
                 mets = self.manager.update(manager_traj, tape)
             metrics.update({f'manager_{k}': v for k, v in mets.items()})

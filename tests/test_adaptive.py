@@ -109,6 +109,21 @@ def test_a_pruned_resolution_is_never_chosen_and_gets_no_gradient(hierarchy):
         assert (total > 0) == (i != 1), (i, total)
 
 
+def test_a_pruned_module_decodes_no_candidate_goal(hierarchy):
+    """Only live modules are decoded (Sec. 3.3's g_i = dec_i(z_i, s_t));
+    the pruned one's slot is zeros, never chosen."""
+    skills = hierarchy.skills
+    latent = states(6)
+    heads, _ = hierarchy.manager.actor.sample(latent)
+    goals = skills.decode_all(heads, latent['deter'], hierarchy.live)
+    assert goals.shape == (6, len(SKILLS), 32)
+    assert not np.any(goals[:, 1].numpy())
+    for i in (0, 2, 3):
+        np.testing.assert_array_equal(
+            goals[:, i], skills.decode(SKILLS[i], heads[i], latent['deter'])
+            .mode())
+
+
 def test_a_pruned_skill_module_stops_training(hierarchy):
     skills = hierarchy.skills
     feat = tf.random.stateless_normal([2, 12, 32], [3, 4])
