@@ -2,7 +2,8 @@
 
     python scripts/plot.py logdir/table1/* [plots/runs.json] --out plots \
         [--metric eval_episode/mean_score|episode/score] [--bins 50] \
-        [--label REGEX] [--streams group|run] [--root logdir]
+        [--label REGEX] [--streams group|run] [--root logdir] \
+        [--until STEP] [--scale FACTOR --ylabel TEXT]
 
 Runs are grouped by task (config.yaml: task) and preset. The preset is the
 first group (or the whole match) of --label searched in the logdir path,
@@ -18,6 +19,10 @@ averaged per group or drawn per run. The final score of every task and
 preset (mean and sample standard deviation, ddof=1, over seeds of each
 run's mean over its last --final fraction of steps) is printed and written
 as JSON.
+
+--until drops every record past a frame budget. --scale shows the metric
+in other units in the curves and final scores (Pin Pad: --scale 0.1
+--ylabel 'sequences completed per episode'); runs.json keeps it unscaled.
 
 Where a run's steps fall back (a restarted run logging steps again), the
 earlier records at or past the step it restarted from are dropped.
@@ -40,7 +45,8 @@ from mrs_tf.analysis.curves import (
     bin_edges, bin_mean, choice_shares, group_runs, has_choices,
     pruning_steps, series)
 from mrs_tf.analysis.runs import (
-    RUNS_FILE, load_runs, slug, write_final_scores, write_runs)
+    RUNS_FILE, cut_at, load_runs, scaled, slug, write_final_scores,
+    write_runs)
 from mrs_tf.analysis.statistics import mean_std_over_runs
 
 FORMATS = ('png', 'pdf')
@@ -52,10 +58,16 @@ def main(argv=None):
         runs = load_runs(args.logdirs, args.label, args.root)
     except ValueError as e:
         sys.exit(f'error: {e}')
+    if args.until is not None:
+        runs = cut_at(runs, args.until)
     args.out.mkdir(parents=True, exist_ok=True)
-    written = plot_curves(runs, args.metric, args.bins, args.out)
+    y_label = args.ylabel or axis_label(args.metric, args.scale)
+    written = plot_curves(
+        scaled(runs, args.metric, args.scale), args.metric, y_label,
+        args.bins, args.out)
     written += plot_streams(runs, args.bins, args.streams, args.out)
-    written += write_final_scores(runs, args.metric, args.final, args.out)
+    written += write_final_scores(
+        runs, args.metric, args.final, args.out, args.scale)
     written += write_runs(runs, args.metric, args.out)
     for path in written:
         print(path)
@@ -88,10 +100,23 @@ def parse_args(argv):
         '--final', type=float, default=0.1,
         help='final score of a run: mean over this last fraction of its '
              'steps')
+    parser.add_argument(
+        '--until', type=int, default=None,
+        help='drop the records past this environment step (a budget)')
+    parser.add_argument(
+        '--scale', type=float, default=1.0,
+        help='multiply the metric by this in curves and final scores')
+    parser.add_argument(
+        '--ylabel', default=None,
+        help='the curves\' y axis (default: the metric, and the scale)')
     return parser.parse_args(argv)
 
 
-def plot_curves(runs, metric, bins, out):
+def axis_label(metric, scale):
+    return metric if scale == 1 else f'{metric} x {scale:g}'
+
+
+def plot_curves(runs, metric, y_label, bins, out):
     plt = _pyplot()
     written = []
     by_task = group_runs(runs, lambda r: r['task'])
@@ -122,7 +147,7 @@ def plot_curves(runs, metric, bins, out):
         ax.set_title(f'{task} (band: sample std over seeds, ddof=1)',
                      fontsize='medium')
         ax.set_xlabel('environment step')
-        ax.set_ylabel(metric)
+        ax.set_ylabel(y_label)
         ax.legend(fontsize='small')
         stem = f'{task}_{slug(metric)}'
         written += _save(fig, out, stem)

@@ -131,6 +131,29 @@ def test_final_scores_give_the_sample_std_over_seeds(tmp_path, capsys):
     assert '± 1.00 (sample std, ddof=1)' in capsys.readouterr().out
 
 
+def test_a_budget_cuts_runs_and_a_scale_changes_only_the_scores(
+        tmp_path, capsys):
+    # Pin Pad: a run stopped past its 30,000-frame budget, its scores in
+    # points (10 per sequence) reported as sequences per episode.
+    records = [{'step': step, 'eval_episode/mean_score': score}
+               for step, score in ((9002, 0.0), (29002, 20.0), (34002, 90.0))]
+    runs = [run_records.make_run('seed0', 'pinpad_four', 'mrs', (8, 'inf'),
+                                 records)]
+    cut = run_records.cut_at(runs, 30000)
+    assert [r['step'] for r in cut[0]['metrics']] == [9002, 29002]
+    assert runs[0]['metrics'] == records  # The input is left as it was.
+    path, = run_records.write_final_scores(
+        cut, 'eval_episode/mean_score', 0.1, tmp_path, scale=0.1)
+    final = json.loads(path.read_text())
+    assert final['scale'] == 0.1
+    assert final['rows'][0]['runs'] == {'seed0': pytest.approx(2.0)}
+    assert cut[0]['metrics'][1]['eval_episode/mean_score'] == 20.0
+    written, = run_records.write_runs(
+        cut, 'eval_episode/mean_score', tmp_path)
+    kept = json.loads(written.read_text())['runs'][0]['metrics']
+    assert [r['eval_episode/mean_score'] for r in kept] == [0.0, 20.0]
+
+
 def test_evaluations_give_sample_stds_and_welch_tests(tmp_path, capsys):
     scores = {'learned': [[10.0, 12.0], [20.0, 22.0]],
               'fixed:0': [[0.0, 2.0], [30.0, 34.0]]}

@@ -66,6 +66,22 @@ def make_run(name, task, label, skills, metrics):
     }
 
 
+def cut_at(runs, step):
+    """The runs without their records past `step` (a frame budget)."""
+    return [
+        make_run(r['name'], r['task'], r['label'], r['skills'],
+                 [m for m in r['metrics'] if m['step'] <= step])
+        for r in runs]
+
+
+def scaled(runs, metric, factor):
+    """The runs with `metric` multiplied by `factor` (a score in other
+    units, e.g. Pin Pad's sequences completed = score / 10)."""
+    return [{**r, 'metrics': [
+        {**m, metric: m[metric] * factor} if metric in m else m
+        for m in r['metrics']]} for r in runs]
+
+
 def read_runs(path):
     """The runs of a runs.json that write_runs wrote."""
     data = json.loads(pathlib.Path(path).read_text())
@@ -193,10 +209,11 @@ def final_score(run, metric, fraction):
     return float(values[steps >= steps.max() * (1 - fraction)].mean())
 
 
-def write_final_scores(runs, metric, fraction, out):
+def write_final_scores(runs, metric, fraction, out, scale=1.0):
     """Prints and writes per task and preset the mean and sample standard
     deviation (ddof=1; null for one seed) over seeds of the runs' final
-    scores (paper tables)."""
+    scores (paper tables), in units of the metric times `scale`."""
+    runs = scaled(runs, metric, scale)
     rows = []
     groups = group_runs(runs, lambda r: (r['task'], r['label']))
     for (task, label), group in sorted(groups.items()):
@@ -218,7 +235,8 @@ def write_final_scores(runs, metric, fraction, out):
         return []
     path = out / f'final_{slug(metric)}.json'
     path.write_text(json.dumps(
-        {'metric': metric, 'last_fraction': fraction, 'rows': rows},
+        {'metric': metric, 'scale': scale, 'last_fraction': fraction,
+         'rows': rows},
         indent=2) + '\n')
     return [path]
 
