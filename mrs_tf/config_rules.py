@@ -191,12 +191,33 @@ def _skill_problems(config):
 
 
 def _eval_choice_problems(config):
-    """The choice-head replacement of paper Table 3."""
+    """The choice-head replacement of paper Table 3: it needs a choice, and
+    while adaptive pruning runs it must play a resolution that pruning
+    leaves."""
+    choice, skills = config.eval_choice, config.mrs.skills
     try:
-        choice_policy.parse(config.eval_choice, len(config.mrs.skills))
+        kind, value = choice_policy.parse(choice, len(skills))
     except ValueError as error:
         return [str(error)]
-    return []
+    if kind == 'learned':
+        return []
+    if not config.mrs.manager:
+        return [f'eval_choice {choice} replaces the manager\'s choice; '
+                'mrs.manager is False (flat), so there is none']
+    if not (config.mrs.adaptive and config.run.script == 'train'):
+        return []
+    # Pruning keeps inf and at least one finite resolution, any of them.
+    if kind == 'fixed':
+        played = [i == value for i in range(len(skills))]
+    else:
+        played = [share > 0 for share in value]
+    if any(p for s, p in zip(skills, played) if s == 'inf') or all(
+            p for s, p in zip(skills, played) if s != 'inf'):
+        return []
+    return [f'eval_choice {choice} may need resolutions that mrs.adaptive '
+            'prunes during training; train with learned, random or one '
+            'giving inf a share, and evaluate checkpoints with run.script '
+            'eval_only']
 
 
 def _shape_problems(config):

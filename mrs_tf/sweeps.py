@@ -218,7 +218,7 @@ def evaluation_commands(args):
     for logdir in args.logdirs:
         logdir = logdir.resolve()  # --run runs from the repository root.
         config = embodied.Config.load(logdir / 'config.yaml')
-        choices = args.choices or default_choices(config.mrs.skills)
+        choices = args.choices or default_choices(config.mrs)
         for choice in choices:
             commands.append([
                 'train.py', '--configs', *args.configs, '--task', config.task,
@@ -235,8 +235,12 @@ def render_flags(render):
     return ['--env.render', str(bool(render))]
 
 
-def default_choices(skills):
-    return ['learned', 'random'] + [f'fixed:{i}' for i in range(len(skills))]
+def default_choices(mrs):
+    """Paper Table 3's choice policies; the flat baseline has no choice."""
+    if not mrs.manager:
+        return ['learned']
+    return ['learned', 'random'] + [
+        f'fixed:{i}' for i in range(len(mrs.skills))]
 
 
 SLURM_HEADER = """\

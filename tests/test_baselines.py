@@ -10,7 +10,8 @@ import tensorflow as tf
 
 import embodied
 from conftest import ROOT, build_agent, debug_run, time_major
-from mrs_tf import checkpoint_keys, configs, parameter_counts, replicas
+from mrs_tf import (
+    checkpoint_keys, configs, parameter_counts, replicas, sweeps)
 from mrs_tf.hierarchy import Hierarchy, override_choice
 from mrs_tf.meta_controller import MetaController
 
@@ -83,6 +84,51 @@ def test_bad_eval_choice_is_a_one_line_config_error(choice, message):
     with pytest.raises(embodied.ConfigError, match=message) as error:
         configs.parse(['--configs', 'mrs', '--eval_choice', choice])
     assert '\n' not in str(error.value)
+
+
+@pytest.mark.parametrize('presets, choice, message', [
+    (['flat'], 'random', 'mrs.manager is False'),
+    (['flat'], 'fixed:0', 'mrs.manager is False'),
+    (['mrs_adaptive'], 'fixed:1', 'mrs.adaptive prunes during training'),
+    (['mrs_adaptive'], 'share:1,1,0,0,0,0,0,0', 'prunes during training'),
+    (['mrs_adaptive', '--mrs.skills', '[8,16]'], 'fixed:0', 'prunes'),
+])
+def test_eval_choice_that_cannot_be_played_is_refused(
+        presets, choice, message):
+    with pytest.raises(embodied.ConfigError, match=message) as error:
+        configs.parse(['--configs', *presets, '--eval_choice', choice])
+    assert '\n' not in str(error.value)
+
+
+@pytest.mark.parametrize('presets, choice', [
+    (['flat'], 'learned'),
+    (['mrs_adaptive'], 'random'),
+    (['mrs_adaptive'], 'fixed:7'),  # inf, never pruned
+    (['mrs_adaptive'], 'share:1,0,0,0,0,0,0,1'),
+    (['mrs_adaptive', '--mrs.skills', '[8,16]'], 'share:1,1'),
+    (['mrs_adaptive', '--run.script', 'eval_only'], 'fixed:1'),
+])
+def test_eval_choice_that_pruning_leaves_playable_is_accepted(
+        presets, choice):
+    configs.parse(['--configs', *presets, '--eval_choice', choice])
+
+
+def test_table3_sweep_evaluates_flat_runs_with_their_policy_only(
+        tmp_path, capsys):
+    logdirs = []
+    for preset in ('flat', 'mrs'):
+        logdirs.append(tmp_path / preset)
+        logdirs[-1].mkdir()
+        configs.parse(['--configs', 'dmc_proprio', preset]).save(
+            logdirs[-1] / 'config.yaml')
+    commands = sweeps.main([
+        '--table', '3', '--configs', 'dmc_proprio', '--logdirs',
+        *map(str, logdirs)])
+    choices = [c[c.index('--eval_choice') + 1] for c in commands]
+    assert choices == ['learned', 'learned', 'random'] + [
+        f'fixed:{i}' for i in range(4)]
+    for command in commands:
+        configs.parse(command[1:])
 
 
 def test_flat_needs_a_goal_free_worker():
