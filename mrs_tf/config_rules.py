@@ -90,6 +90,14 @@ def check(config):
         raise embodied.ConfigError('; '.join(problems))
 
 
+def require_manager(config, purpose):
+    """ConfigError for analyses of the manager on the flat baseline; the
+    analysis programs call it before they load anything."""
+    if not config.mrs.manager:
+        raise embodied.ConfigError(
+            f'{purpose} need a manager; mrs.manager is False (flat)')
+
+
 def check_paths(config):
     """The paths a run reads or writes, checked when it starts (a sweep
     may name a checkpoint an earlier run of it writes)."""

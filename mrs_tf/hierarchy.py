@@ -9,6 +9,7 @@ import tensorflow as tf
 import embodied
 
 from . import choice_policy
+from . import config_rules
 from . import nets
 from . import replicas
 from . import trajectory
@@ -130,9 +131,7 @@ class Hierarchy(Module):
 
     def require_manager(self, purpose):
         """ConfigError for analyses of the manager on the flat baseline."""
-        if not self.manager:
-            raise embodied.ConfigError(
-                f'{purpose} need a manager; mrs.manager is False (flat)')
+        config_rules.require_manager(self.config, purpose)
 
     def candidate_goals(self, latent):
         """Paper Sec. 3.3: a skill z_i from every head, decoded to the

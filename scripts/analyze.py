@@ -48,7 +48,7 @@ import pathlib
 
 import numpy as np
 
-from mrs_tf import configs, launch
+from mrs_tf import config_rules, configs, launch
 from mrs_tf.analysis import choices, trained
 from mrs_tf.analysis.trained import IMAGE_KEY
 from mrs_tf.command import command
@@ -56,8 +56,9 @@ from mrs_tf.command import command
 
 def main(argv=None):
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     config = configs.load_run(args.logdir)
+    config_rules.require_manager(config, "analyze.py's choice analyses")
+    args.out.mkdir(parents=True, exist_ok=True)
     # The run's config.yaml may come from an eval_only run with another
     # choice policy; the analysis is of the learned choice head.
     config = config.update(

@@ -39,7 +39,7 @@ import pathlib
 
 import numpy as np
 
-from mrs_tf import configs
+from mrs_tf import config_rules, configs
 from mrs_tf.analysis import controllability, trained
 from mrs_tf.command import command
 
@@ -47,6 +47,7 @@ from mrs_tf.command import command
 def main(argv=None):
     args = parse_args(argv)
     config = configs.load_run(args.logdir)
+    config_rules.require_manager(config, 'controllability probes')
     agent, checkpoint = trained.load_run_agent(
         config, args.logdir, args.checkpoint, args.seed)
     import tensorflow as tf

@@ -95,6 +95,26 @@ def test_scripts_import_without_tensorflow():
     run_python('-c', code, cwd=ROOT / 'scripts')
 
 
+@pytest.mark.parametrize('script, purpose', [
+    ('analyze.py', "analyze.py's choice analyses"),
+    ('controllability.py', 'controllability probes')])
+def test_manager_analyses_of_a_flat_run_stop_before_loading_it(
+        tmp_path, script, purpose):
+    logdir = tmp_path / 'flat'
+    logdir.mkdir()
+    configs.parse(['--configs', 'dmc_proprio', 'flat']).save(
+        logdir / 'config.yaml')  # No checkpoint, replay or environment.
+    out = tmp_path / 'figures'
+    result = subprocess.run(
+        [sys.executable, f'scripts/{script}', '--logdir', logdir,
+         '--out', out / 'out.json'], cwd=ROOT, capture_output=True,
+        text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f'error: {purpose} need a manager; mrs.manager is False (flat)\n')
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_plot_writes_curves_and_stream_graphs(tiny_logdir, tmp_path):
     output = run_python(
