@@ -16,7 +16,7 @@ from . import cluster
 def use_xla(config):
     """tf.jit: 'xla' or 'graph'; 'auto' is XLA where there is a GPU and
     graph mode on CPUs, where TensorFlow's own kernels are faster (measured
-    in README.md). config_rules checks the value."""
+    in docs/PERFORMANCE.md). config_rules checks the value."""
     if config.tf.jit == 'auto':
         return bool(tf.config.list_logical_devices('GPU'))
     return config.tf.jit == 'xla'

@@ -125,7 +125,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_its_replay(chain):
     loaded = re.search(r'Loaded checkpoint (\S+)', stdout)
     assert loaded and step_of(pathlib.Path(loaded[1])) == chain['killed_at']
     # Episodes the killed run finished after its checkpoint were never
-    # counted by it: the rerun drops them (README, Outputs).
+    # counted by it: the rerun drops them (docs/RUNNING.md, Resuming).
     count = int(re.search(r'\((\d+) episodes loaded', stdout)[1])
     assert count == chain['episodes'] > 0
     if chain['dropped']:

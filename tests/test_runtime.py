@@ -215,7 +215,7 @@ def test_a_rerun_after_kill_logs_no_step_twice_and_counts_its_replay(
 
 
 class StubAgent:
-    """An agent of the runtime's interface alone (README, Bringing your own
+    """An agent of the runtime's interface alone (README, Your own
     agent): a constant action, an option it logs, a count of train calls
     it saves, and its own evaluation variant."""
 

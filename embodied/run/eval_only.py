@@ -3,8 +3,8 @@
 file per evaluation variant, so evaluations of different variants sit side
 by side: <logdir>/eval_scores_<variant>.json.
 
-What it asks of the agent beyond policy() and load() (see README, Bringing
-your own agent):
+What it asks of the agent beyond policy() and load() (see README, Your own
+agent):
 
     eval_variant()         called once the weights are loaded: the name of
                            the evaluation policy (any string; made

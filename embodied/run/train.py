@@ -61,7 +61,7 @@ def train(agent, driver, eval_driver, replay, logger, checkpoint, config,
         _load_pretrained(agent, config.from_checkpoint)
     elif not restored:
         print('No checkpoint found: starting a new run.')
-    # One resume rule (README, Outputs): the run goes on from the restored
+    # One resume rule (docs/RUNNING.md, Resuming): the run goes on from the restored
     # step, or from step 0 without a checkpoint, and what a killed attempt
     # logged or stored after that step is dropped.
     logger.resume(restored)
