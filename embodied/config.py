@@ -1,6 +1,8 @@
 """Immutable nested configuration with dotted, nested and regex updates."""
 
+import copy
 import difflib
+import functools
 import re
 
 import numpy as np
@@ -32,7 +34,9 @@ class Config:
     @classmethod
     def load(cls, path):
         with open(path) as f:
-            return cls.from_nested(YAML(typ='safe').load(f))
+            text = f.read()
+        # A copy: values such as an empty dict are mutable.
+        return cls(copy.deepcopy(_parsed(text)))
 
     def flat(self):
         return dict(self._flat)
@@ -105,6 +109,13 @@ class Config:
         width = max((len(k) for k in self._flat), default=0)
         return '\n'.join(
             f'{k:<{width}}  {_format(v)}' for k, v in self._flat.items())
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(text):
+    """The flat mapping of a YAML text, cached by content: every config
+    parse reads configs.yaml, slow for the pure-Python YAML parser."""
+    return _flatten(YAML(typ='safe').load(text))
 
 
 def _flatten(mapping, prefix=''):

@@ -97,6 +97,19 @@ def test_nested_access_and_roundtrip(tmp_path):
         config.missing
 
 
+def test_a_file_loads_what_it_holds_now_and_loads_are_independent(
+        tmp_path):
+    # Loads are cached by the file's text: a rewrite at the same path
+    # loads anew, and changing one load's mutable value spares the next.
+    path = tmp_path / 'c.yaml'
+    Config.from_nested({'a': 1, 'kwargs': {}}).save(path)
+    first = Config.load(path)
+    first['kwargs']['x'] = 2  # An empty mapping is a value, mutable.
+    assert Config.load(path)['kwargs'] == {}
+    Config.from_nested({'a': 2, 'kwargs': {}}).save(path)
+    assert Config.load(path).a == 2
+
+
 def test_project_presets_load():
     presets = Config.load(PRESETS).nested()
     for name in presets:
