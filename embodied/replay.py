@@ -97,7 +97,7 @@ class Replay:
         them. Returns the number of episodes loaded."""
         files = sorted(self.directory.glob('*.npz'), reverse=True)
         if until is not None:
-            later = [p for p in files if _finished_at(p.name, -1) > until]
+            later = [p for p in files if finished_at(p.name, -1) > until]
             for path in later:
                 path.unlink()
             if later:
@@ -184,7 +184,7 @@ def stored_keys(directory, until=None):
     one."""
     files = sorted(pathlib.Path(directory).glob('*.npz'), reverse=True)
     for path in files:
-        if until is not None and _finished_at(path.name, -1) > until:
+        if until is not None and finished_at(path.name, -1) > until:
             continue
         try:
             with np.load(path) as data:
@@ -200,7 +200,7 @@ def _episode_name(length, step=None):
     return f'{stamp}-{uuid.uuid4().hex[:8]}-{length}{finished}.npz'
 
 
-def _finished_at(name, default):
+def finished_at(name, default):
     """The step counter's value when an episode finished, from its file
     name; `default` for files written without a counter."""
     match = re.search(r'-step(\d+)\.npz$', name)

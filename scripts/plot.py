@@ -8,11 +8,11 @@
 Runs are grouped by task (config.yaml: task) and preset. The preset is the
 first group (or the whole match) of --label searched in the logdir path,
 else derived from the config: mrs, director, director_upstream (Director
-at upstream's train_every), single_<l>, no_inf,
-vanilla_expl, explore_only, with '_finetuned' for runs started from another
-run's weights. Per task, one figure (PNG and PDF) shows each preset's mean
-over seeds with a band of one sample standard deviation (ddof=1) over
-seeds, binned by environment step.
+at upstream's train_every), single_<l>, no_inf, vanilla_expl,
+explore_only, random (--agent random), with '_finetuned' for runs started
+from another run's weights. Per task, one figure (PNG and PDF) shows each
+preset's mean over seeds with a band of one sample standard deviation
+(ddof=1) over seeds, binned by environment step.
 The stream graph (paper Fig. 7) stacks the share of steps on which each
 resolution was chosen in training episodes (episode/mean_log_choice_<i>),
 averaged per group or drawn per run. The final score of every task and

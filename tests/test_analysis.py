@@ -267,6 +267,11 @@ def test_derive_preset_marks_fine_tuning():
     assert run_records.derive_preset(config) == 'mrs_finetuned'
 
 
+def test_derive_preset_names_the_random_policy_whatever_the_preset():
+    config = configs.parse(['--configs', 'flat', '--agent', 'random'])
+    assert run_records.derive_preset(config) == 'random'
+
+
 def test_mean_std_over_runs_ignores_missing_bins():
     mean, std = statistics.mean_std_over_runs(
         [[1.0, np.nan, np.nan], [3.0, 5.0, np.nan]])

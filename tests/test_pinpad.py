@@ -157,6 +157,23 @@ def test_vector_observations():
     assert obs['reward'] == 0
 
 
+def test_sequence_progress_counts_the_order_entered_so_far():
+    def observation(visited, pads=4):
+        sequence = np.zeros((pads, pads), np.float32)
+        for slot, pad in enumerate(visited):
+            sequence[slot, pad - 1] = 1
+        return sequence.reshape(-1)
+    cases = {(): 0, (2,): 0, (1,): 1, (3, 1): 1, (1, 2): 2, (2, 3): 0,
+             (4, 1, 2, 3): 3, (1, 2, 3, 4): 4, (2, 1, 2, 3): 3,
+             (1, 3, 1, 2): 2}
+    sequences = np.stack([observation(v) for v in cases])
+    np.testing.assert_array_equal(
+        pinpad.sequence_progress(sequences), list(cases.values()))
+    # Any leading shape; the pad count is read from the width.
+    assert pinpad.sequence_progress(
+        observation((1, 2), pads=3)[None, None]).tolist() == [[2]]
+
+
 def test_render_and_sizes():
     env = make_env('pinpad_four', size=(32, 48), render=True)
     image = env.step({'action': 0, 'reset': True})['image']

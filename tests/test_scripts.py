@@ -87,8 +87,8 @@ def test_scripts_import_without_tensorflow():
     # TensorFlow; so must the library modules they import.
     code = (
         'import sys; import analyze, bench, check_distribute, '
-        'controllability, count_parameters, gpu_check, plot, sweep, '
-        'subgoal_distance, upstream_runs; '
+        'controllability, count_parameters, gpu_check, pinpad_progress, '
+        'plot, sweep, subgoal_distance, upstream_runs; '
         'from mrs_tf.analysis import choices, controllability, curves, '
         'evaluations, op_profile, runs, statistics, timing, trained; '
         'assert "tensorflow" not in sys.modules, "tensorflow imported"')
@@ -113,6 +113,45 @@ def test_manager_analyses_of_a_flat_run_stop_before_loading_it(
     assert result.stderr == (
         f'error: {purpose} need a manager; mrs.manager is False (flat)\n')
     assert not out.exists()
+
+
+def pinpad_episode(path, visits, rewards):
+    """A replay episode of pinpad_four whose sequence observation shows the
+    pads in `visits`, one more per step."""
+    sequence = np.zeros((len(visits) + 1, 4, 4), np.float32)
+    for step in range(1, len(visits) + 1):
+        shown = visits[max(0, step - 4):step]
+        for slot, pad in enumerate(shown):
+            sequence[step, slot, pad - 1] = 1
+    reward = np.zeros(len(visits) + 1, np.float32)
+    reward[-1] = 10.0 * rewards
+    np.savez(path, sequence=sequence.reshape(-1, 16), reward=reward)
+
+
+def test_pinpad_progress_counts_each_episodes_best_order(tmp_path):
+    logdir = tmp_path / 'pinpad' / 'director-seed0'
+    (logdir / 'replay').mkdir(parents=True)
+    configs.parse(['--configs', 'director', 'cpu_small', 'pinpad_proprio',
+                   '--task', 'pinpad_four']).save(logdir / 'config.yaml')
+    pinpad_episode(logdir / 'replay' / 'a-2001-step4001.npz', [2, 1, 2], 0)
+    pinpad_episode(
+        logdir / 'replay' / 'b-2001-step8001.npz', [1, 2, 3, 4, 1], 1)
+    pinpad_episode(logdir / 'replay' / 'c-2001-step9001.npz', [4, 1, 2], 0)
+    out = tmp_path / 'progress.json'
+    output = run_python(
+        'scripts/pinpad_progress.py', logdir, '--until', 8001, '--out', out)
+    assert ('2 episodes, 1 sequences completed; episodes by highest '
+            'progress {2: 1, 4: 1}') in output
+    [row] = json.loads(out.read_text())['runs']
+    assert (row['run'], row['preset'], row['task']) == (
+        'director-seed0', 'director', 'pinpad_four')
+    assert row['highest_progress'] == [2, 4] and row['completed'] == 1
+    result = subprocess.run(
+        [sys.executable, 'scripts/pinpad_progress.py', tmp_path],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {tmp_path}: no config.yaml, not a run's logdir\n")
 
 
 @pytest.mark.slow

@@ -80,6 +80,25 @@ def arena_cells(pads):
     return cells
 
 
+def sequence_progress(sequence):
+    """How far along the order 1, 2, ... the player is: the largest k whose
+    pads 1..k are the last k pads entered, from sequence observations
+    [..., pads * pads] (0 to pads; pads is a completion). For judging
+    agents that complete no sequence yet."""
+    sequence = np.asarray(sequence)
+    pads = int(round(np.sqrt(sequence.shape[-1])))
+    slots = sequence.reshape(-1, pads, pads)
+    entered = np.where(slots.any(-1), slots.argmax(-1) + 1, 0)
+    progress = np.zeros(len(slots), np.int64)
+    for row, pads_entered in enumerate(entered):
+        visited = [int(pad) for pad in pads_entered if pad]
+        for k in range(len(visited), 0, -1):
+            if visited[-k:] == list(range(1, k + 1)):
+                progress[row] = k
+                break
+    return progress.reshape(sequence.shape[:-1])
+
+
 class PinPad(SimulatorEnv):
     """pads: 3 to 8 (task pinpad_three ... pinpad_eight). length 0 means
     Director's 2000 steps. The player moves one cell per step, so repeat

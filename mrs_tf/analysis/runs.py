@@ -166,8 +166,11 @@ def upstream_train_every():
 
 
 def derive_preset(config):
-    """The configs.yaml agent preset a resolved config corresponds to."""
+    """The configs.yaml agent preset a resolved config corresponds to;
+    'random' for the random policy (--agent random), whatever the preset."""
     skills = tuple(config.mrs.skills)
+    if config.agent == 'random':
+        return 'random'
     if not config.mrs.manager:
         preset = 'flat'
     elif config.mrs.choice == 'random':
