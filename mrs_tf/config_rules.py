@@ -204,28 +204,34 @@ def _eval_choice_problems(config):
     leaves."""
     choice, skills = config.eval_choice, config.mrs.skills
     try:
-        kind, value = choice_policy.parse(choice, len(skills))
+        choice_policy.parse(choice, len(skills))
     except ValueError as error:
         return [str(error)]
-    if kind == 'learned':
+    if choice == 'learned':
         return []
     if not config.mrs.manager:
         return [f'eval_choice {choice} replaces the manager\'s choice; '
                 'mrs.manager is False (flat), so there is none']
     if not (config.mrs.adaptive and config.run.script == 'train'):
         return []
-    # Pruning keeps inf and at least one finite resolution, any of them.
-    if kind == 'fixed':
-        played = [i == value for i in range(len(skills))]
-    else:
-        played = [share > 0 for share in value]
-    if any(p for s, p in zip(skills, played) if s == 'inf') or all(
-            p for s, p in zip(skills, played) if s != 'inf'):
+    # Pruning (pruning.py) keeps inf and at least one finite resolution,
+    # any of them: the choice must be playable by each such smallest set.
+    smallest = [[s == 'inf' or i == kept for i, s in enumerate(skills)]
+                for kept, skill in enumerate(skills) if skill != 'inf']
+    if all(_playable(choice, skills, active) for active in smallest):
         return []
     return [f'eval_choice {choice} may need resolutions that mrs.adaptive '
             'prunes during training; train with learned, random or one '
             'giving inf a share, and evaluate checkpoints with run.script '
             'eval_only']
+
+
+def _playable(choice, skills, active):
+    try:
+        choice_policy.check_active(choice, skills, active)
+    except ValueError:
+        return False
+    return True
 
 
 def _shape_problems(config):

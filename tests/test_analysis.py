@@ -131,8 +131,7 @@ def test_final_scores_give_the_sample_std_over_seeds(tmp_path, capsys):
     assert '± 1.00 (sample std, ddof=1)' in capsys.readouterr().out
 
 
-def test_a_budget_cuts_runs_and_a_scale_changes_only_the_scores(
-        tmp_path, capsys):
+def test_a_budget_cuts_runs_and_a_scale_changes_only_the_scores(tmp_path):
     # Pin Pad: a run stopped past its 30,000-frame budget, its scores in
     # points (10 per sequence) reported as sequences per episode.
     records = [{'step': step, 'eval_episode/mean_score': score}

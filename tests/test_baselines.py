@@ -113,8 +113,7 @@ def test_eval_choice_that_pruning_leaves_playable_is_accepted(
     configs.parse(['--configs', *presets, '--eval_choice', choice])
 
 
-def test_table3_sweep_evaluates_flat_runs_with_their_policy_only(
-        tmp_path, capsys):
+def test_table3_sweep_evaluates_flat_runs_with_their_policy_only(tmp_path):
     logdirs = []
     for preset in ('flat', 'mrs'):
         logdirs.append(tmp_path / preset)
